@@ -1,0 +1,191 @@
+"""UVA/Padova S2008 type 1 diabetes model as a compiled right-hand side.
+
+Equations (Dalla Man, Rizza & Cobelli, *IEEE TBME* 2007;54:1740; gastric emptying Dalla Man,
+Camilleri & Cobelli, *IEEE TBME* 2006;53:2472; T1D form Kovatchev et al., *JDST* 2009;3:44)
+in the form implemented by the reference open implementation, PyPI ``simglucose`` 0.2.11
+(``T1DPatient.model``), including its conventions:
+
+* ``Gs`` (subcutaneous glucose) is kept on the ``Gp`` mass scale; what simglucose calls "BG"
+  is ``Gs / Vg``.
+* ``Km`` is fixed at ``Km0``; ``m3`` at ``m30``; no portal insulin, no glucagon (room is kept:
+  see :data:`STATES` and :func:`rhs`).
+* ``EGP`` is floored at 0; renal excretion above ``ke2``.
+* Non-negativity: simglucose multiplies the derivative of ``Gp, Gt, Ip, Il, Isc1, Isc2, Gs``
+  by ``(x >= 0)``, which freezes a state forever once integration overshoots below 0
+  (simglucose-notes quirk 2). **Our choice:** for these states a *negative* state may not
+  decrease further but may recover (``dx = max(dx, 0)`` when ``x < 0``). For ``x >= 0`` this is
+  identical to the reference, so trajectories that stay non-negative are unchanged.
+
+The right-hand side works on one participant's state vector; the solver (:mod:`isletsim.solver`)
+vectorises it over participants. Parameters are a flat float64 vector ordered as
+:data:`PARAMS` (built by :func:`parameter_matrix`).
+
+Later sub-models (portal insulin secretion, C-peptide, glucagon) append states to
+:data:`STATES` and parameters to :data:`PARAMS` and add their terms in :func:`rhs`; the solver
+and engine are generic in the number of states.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+import pandas as pd
+
+# ----------------------------------------------------------------------------- state layout
+#: State names, in order (simglucose code index in brackets in the docs).
+STATES: tuple[str, ...] = (
+    "Qsto1",  # solid glucose in stomach, mg
+    "Qsto2",  # liquid glucose in stomach, mg
+    "Qgut",  # glucose in gut, mg
+    "Gp",  # plasma glucose mass, mg/kg
+    "Gt",  # tissue glucose mass, mg/kg
+    "Ip",  # plasma insulin mass, pmol/kg
+    "X",  # remote insulin action on utilisation, pmol/L
+    "I1",  # first delay of insulin signal to liver, pmol/L
+    "Id",  # second delay (XL), pmol/L
+    "Il",  # liver insulin mass, pmol/kg
+    "Isc1",  # subcutaneous insulin 1, pmol/kg
+    "Isc2",  # subcutaneous insulin 2, pmol/kg
+    "Gs",  # subcutaneous glucose, mg/kg (Gp scale)
+)
+STATE_UNITS: dict[str, str] = {
+    "Qsto1": "mg", "Qsto2": "mg", "Qgut": "mg", "Gp": "mg/kg", "Gt": "mg/kg",
+    "Ip": "pmol/kg", "X": "pmol/L", "I1": "pmol/L", "Id": "pmol/L", "Il": "pmol/kg",
+    "Isc1": "pmol/kg", "Isc2": "pmol/kg", "Gs": "mg/kg",
+}  # fmt: skip
+N_STATES = len(STATES)
+QSTO1, QSTO2, QGUT, GP, GT, IP, XX, I1, ID, IL, ISC1, ISC2, GS = range(N_STATES)
+
+#: Parameter names, in the order of the flat parameter vector.
+PARAMS: tuple[str, ...] = (
+    "BW", "kabs", "kmax", "kmin", "b", "d", "f",
+    "kp1", "kp2", "kp3", "Fsnc", "Vm0", "Vmx", "Km0",
+    "k1", "k2", "ke1", "ke2",
+    "m1", "m2", "m4", "m30", "Vi", "ka1", "ka2", "kd",
+    "p2u", "Ib", "ki", "ksc", "Vg", "u2ss",
+)  # fmt: skip
+N_PARAMS = len(PARAMS)
+(
+    P_BW, P_KABS, P_KMAX, P_KMIN, P_B, P_D, P_F,
+    P_KP1, P_KP2, P_KP3, P_FSNC, P_VM0, P_VMX, P_KM0,
+    P_K1, P_K2, P_KE1, P_KE2,
+    P_M1, P_M2, P_M4, P_M30, P_VI, P_KA1, P_KA2, P_KD,
+    P_P2U, P_IB, P_KI, P_KSC, P_VG, P_U2SS,
+) = range(N_PARAMS)  # fmt: skip
+
+#: Columns of the simglucose parameter file holding the initial state, in state order.
+INITIAL_STATE_COLUMNS: tuple[str, ...] = tuple(f"x0_{i:2d}" for i in range(1, N_STATES + 1))
+
+PMOL_PER_U = 6000.0  # 1 U insulin = 6000 pmol (simglucose ``t1dpatient.py``)
+MG_PER_G = 1000.0
+
+
+def parameter_matrix(patients: pd.DataFrame) -> np.ndarray:
+    """Flat parameter matrix, one row per participant, columns ordered as :data:`PARAMS`."""
+    missing = [c for c in PARAMS if c not in patients.columns]
+    if missing:
+        raise KeyError(f"patient parameter table lacks column(s) {missing}")
+    return np.ascontiguousarray(patients.loc[:, list(PARAMS)].to_numpy(dtype=np.float64))
+
+
+def initial_state(patients: pd.DataFrame) -> np.ndarray:
+    """Initial (basal steady) state, one row per participant, columns ordered as :data:`STATES`."""
+    missing = [c for c in INITIAL_STATE_COLUMNS if c not in patients.columns]
+    if missing:
+        raise KeyError(f"patient parameter table lacks initial-state column(s) {missing}")
+    cols = list(INITIAL_STATE_COLUMNS)
+    return np.ascontiguousarray(patients.loc[:, cols].to_numpy(dtype=np.float64))
+
+
+@nb.njit(cache=True, inline="always")
+def _gate(x: float, dx: float) -> float:
+    """Non-negativity gate: a negative state may not fall further but may recover."""
+    if x < 0.0 and dx < 0.0:
+        return 0.0
+    return dx
+
+
+@nb.njit(cache=True)
+def gastric_emptying_rate(qsto: float, dbar: float, kmax: float, kmin: float,
+                          b: float, d: float) -> float:
+    """Emptying rate kempt(Qsto) of Dalla Man 2006 (1/min), kmax when no meal (Dbar = 0).
+
+    kempt = kmin + (kmax-kmin)/2 [tanh(a(Qsto - b Dbar)) - tanh(c(Qsto - d Dbar)) + 2],
+    a = 5/(2 Dbar (1-b)), c = 5/(2 Dbar d).
+    """
+    if dbar > 0.0:
+        aa = 5.0 / (2.0 * dbar * (1.0 - b))
+        cc = 5.0 / (2.0 * dbar * d)
+        return kmin + (kmax - kmin) / 2.0 * (
+            math.tanh(aa * (qsto - b * dbar)) - math.tanh(cc * (qsto - d * dbar)) + 2.0
+        )
+    return kmax
+
+
+@nb.njit(cache=True)
+def rhs(x: np.ndarray, p: np.ndarray, cho_g_min: float, insulin_u_min: float,
+        dbar_mg: float, dx: np.ndarray) -> None:
+    """Right-hand side dx/dt of one participant (minutes), written into ``dx``.
+
+    Parameters
+    ----------
+    x : state vector ordered as :data:`STATES`.
+    p : parameter vector ordered as :data:`PARAMS`.
+    cho_g_min : carbohydrate eaten, g/min (held over the step).
+    insulin_u_min : subcutaneous insulin delivery, U/min (held over the step).
+    dbar_mg : meal-size memory of gastric emptying, mg (see :mod:`isletsim.meals`).
+    dx : output array.
+    """
+    bw = p[P_BW]
+    d_in = cho_g_min * MG_PER_G  # mg/min
+    u_ins = insulin_u_min * PMOL_PER_U / bw  # pmol/kg/min
+
+    # --- gastro-intestinal tract (Dalla Man 2006)
+    qsto = x[QSTO1] + x[QSTO2]
+    kmax = p[P_KMAX]
+    kempt = gastric_emptying_rate(qsto, dbar_mg, kmax, p[P_KMIN], p[P_B], p[P_D])
+    dx[QSTO1] = -kmax * x[QSTO1] + d_in
+    dx[QSTO2] = kmax * x[QSTO1] - kempt * x[QSTO2]
+    dx[QGUT] = kempt * x[QSTO2] - p[P_KABS] * x[QGUT]
+    ra = p[P_F] * p[P_KABS] * x[QGUT] / bw  # mg/kg/min
+
+    # --- glucose subsystem (Dalla Man 2007; T1D: no portal insulin term)
+    egp = p[P_KP1] - p[P_KP2] * x[GP] - p[P_KP3] * x[ID]
+    if egp < 0.0:
+        egp = 0.0
+    renal = p[P_KE1] * (x[GP] - p[P_KE2]) if x[GP] > p[P_KE2] else 0.0
+    dx[GP] = _gate(
+        x[GP], egp + ra - p[P_FSNC] - renal - p[P_K1] * x[GP] + p[P_K2] * x[GT]
+    )
+    uid = (p[P_VM0] + p[P_VMX] * x[XX]) * x[GT] / (p[P_KM0] + x[GT])
+    dx[GT] = _gate(x[GT], -uid + p[P_K1] * x[GP] - p[P_K2] * x[GT])
+
+    # --- insulin subsystem
+    dx[IP] = _gate(
+        x[IP],
+        -(p[P_M2] + p[P_M4]) * x[IP] + p[P_M1] * x[IL]
+        + p[P_KA1] * x[ISC1] + p[P_KA2] * x[ISC2],
+    )
+    i_plasma = x[IP] / p[P_VI]  # pmol/L
+    dx[XX] = -p[P_P2U] * x[XX] + p[P_P2U] * (i_plasma - p[P_IB])
+    dx[I1] = -p[P_KI] * (x[I1] - i_plasma)
+    dx[ID] = -p[P_KI] * (x[ID] - x[I1])
+    dx[IL] = _gate(x[IL], -(p[P_M1] + p[P_M30]) * x[IL] + p[P_M2] * x[IP])
+
+    # --- subcutaneous insulin
+    dx[ISC1] = _gate(x[ISC1], u_ins - (p[P_KA1] + p[P_KD]) * x[ISC1])
+    dx[ISC2] = _gate(x[ISC2], p[P_KD] * x[ISC1] - p[P_KA2] * x[ISC2])
+
+    # --- subcutaneous glucose (on the Gp scale, as simglucose)
+    dx[GS] = _gate(x[GS], -p[P_KSC] * x[GS] + p[P_KSC] * x[GP])
+
+
+def rhs_numpy(x: np.ndarray, p: np.ndarray, cho_g_min: float, insulin_u_min: float,
+              dbar_mg: float) -> np.ndarray:
+    """Convenience wrapper returning dx/dt for one participant (for tests and scipy)."""
+    dx = np.empty(N_STATES)
+    rhs(np.asarray(x, dtype=np.float64), np.asarray(p, dtype=np.float64),
+        float(cho_g_min), float(insulin_u_min), float(dbar_mg), dx)
+    return dx

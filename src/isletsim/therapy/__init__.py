@@ -1,0 +1,18 @@
+"""Therapy policies: decisions taken every control step, vectorised over participants."""
+
+from isletsim.therapy.base import InsulinAction, Observation, Therapy
+from isletsim.therapy.basal_bolus import BasalBolus
+from isletsim.therapy.open_loop import OpenLoop
+from isletsim.therapy.pump import Pump
+
+THERAPIES = {"open-loop": OpenLoop, "basal-bolus": BasalBolus}
+
+__all__ = [
+    "THERAPIES",
+    "BasalBolus",
+    "InsulinAction",
+    "Observation",
+    "OpenLoop",
+    "Pump",
+    "Therapy",
+]
