@@ -55,6 +55,8 @@ class SimulationResult:
     trace : dict of (N, T+1) arrays per :data:`TRACE_COLUMNS` (only when recorded).
         State columns are the value at the minute; ``carbs_g`` and ``insulin_u`` are the
         amounts delivered during [m, m+1) (zero at the last minute).
+    therapy : name of the therapy policy.
+    states : (N, T+1, n_states) full state every minute (only with ``record_states``).
     """
 
     participants: list[str]
@@ -63,6 +65,7 @@ class SimulationResult:
     stats: np.ndarray
     trace: dict[str, np.ndarray] = field(default_factory=dict)
     therapy: str = ""
+    states: np.ndarray | None = None
 
     def summary(self) -> pd.DataFrame:
         """Per participant: mean and SD of subcutaneous glucose and % time in ranges."""
@@ -135,6 +138,7 @@ def simulate(
     *,
     sensor: CGM | None = None,
     record: bool = True,
+    record_states: bool = False,
     substeps: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> SimulationResult:
@@ -156,6 +160,9 @@ def simulate(
         CGM (default: simglucose's Dexcom without noise).
     record
         Keep per-minute history (memory 5 x 8 bytes per participant-minute).
+    record_states
+        Also keep the full state vector every minute (``SimulationResult.states``, memory
+        n_states x 8 bytes per participant-minute; for validation and debugging).
     substeps
         RK4 steps per minute (1 meets the reference tolerances; see ``validate``).
     progress
@@ -206,6 +213,9 @@ def simulate(
     else:
         dummy = np.zeros((1, 1))
         trace = {c: dummy for c in TRACE_COLUMNS}
+    states = (
+        np.zeros((n, total + 1, model.N_STATES)) if record_states else np.zeros((1, 1, 1))
+    )
 
     t = 0
     while t < total:
@@ -222,6 +232,7 @@ def simulate(
             obs_cgm, obs_announced,
             record, trace["glucose_plasma_mg_dl"], trace["glucose_sc_mg_dl"],
             trace["cgm_mg_dl"], trace["carbs_g"], trace["insulin_u"],
+            record_states, states,
             stats, err,
         )  # fmt: skip
         if (err[:, 0] >= 0).any():
@@ -238,6 +249,8 @@ def simulate(
         trace["glucose_plasma_mg_dl"][:, total] = x[:, model.GP] / vg
         trace["glucose_sc_mg_dl"][:, total] = x[:, model.GS] / vg
         trace["cgm_mg_dl"][:, total] = cgm
+    if record_states:
+        states[:, total] = x
     return SimulationResult(
         participants=names,
         minutes=total,
@@ -245,4 +258,5 @@ def simulate(
         stats=stats,
         trace=trace if record else {},
         therapy=type(therapy).__name__,
+        states=states if record_states else None,
     )

@@ -97,12 +97,14 @@ def advance(
     sensor_period, cgm, cgm_lo, cgm_hi,
     obs_cgm_mean, obs_announced,
     record, rec_gp, rec_gs, rec_cgm, rec_cho, rec_ins,
+    record_states, rec_x,
     stats, err,
 ):  # fmt: skip
     """Advance all participants from minute ``t0`` by ``n_min`` minutes (in place).
 
     Arrays are per participant (first axis N). ``rec_*`` are (N, T+1) arrays indexed by
-    absolute minute, written only when ``record`` is true (pass 1x1 arrays otherwise).
+    absolute minute, written only when ``record`` is true (pass 1x1 arrays otherwise);
+    ``rec_x`` (N, T+1, n_states) likewise when ``record_states`` is true.
     ``err`` (N, 2) receives (minute, state index) of the first non-finite state.
     """
     n = x.shape[0]
@@ -164,6 +166,9 @@ def advance(
                     rec_cgm[i, t] = cgm[i]
                     rec_cho[i, t] = to_eat
                     rec_ins[i, t] = ins
+                if record_states:
+                    for j in range(N_STATES):
+                        rec_x[i, t, j] = xi[j]
                 # --- integrate one minute
                 for _ in range(substeps):
                     _rk4(xi, pi, to_eat, ins, dbar, h, k1, k2, k3, k4, xt)
