@@ -184,7 +184,7 @@ def simulate(
     sensor = CGM.dexcom() if sensor is None else sensor
     if substeps < 1:
         raise ValueError(f"substeps must be >= 1, got {substeps}")
-    total = int(round(days * MINUTES_PER_DAY))
+    total = round(float(days) * MINUTES_PER_DAY)
     if total < 1:
         raise ValueError(f"days must cover at least one minute, got {days}")
     n = len(table)

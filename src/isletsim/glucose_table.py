@@ -69,7 +69,7 @@ class GlucoseTable:
         cls,
         frame: object,
         *,
-        id: str = "id",  # noqa: A002 - a clinician's name for the column
+        id: str = "id",
         time: str = "time",
         glucose: str = "gl",
         units: str = "mg/dL",

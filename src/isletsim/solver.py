@@ -29,9 +29,15 @@ import math
 import numba as nb
 import numpy as np
 
-from isletsim.meals import EAT_RATE_G_PER_MIN, M_CHO_LAST, M_EATING, M_FOODTAKEN, M_LAST_QSTO
-from isletsim.meals import M_PLANNED
-from isletsim.model.uva_padova import GS, GP, N_STATES, P_VG, QSTO1, QSTO2, rhs
+from isletsim.meals import (
+    EAT_RATE_G_PER_MIN,
+    M_CHO_LAST,
+    M_EATING,
+    M_FOODTAKEN,
+    M_LAST_QSTO,
+    M_PLANNED,
+)
+from isletsim.model.uva_padova import GP, GS, N_STATES, P_VG, QSTO1, QSTO2, rhs
 
 #: Columns of the running-statistics array (per participant), on subcutaneous glucose.
 STAT_COLUMNS: tuple[str, ...] = (

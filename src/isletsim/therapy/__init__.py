@@ -1,7 +1,7 @@
 """Therapy policies: decisions taken every control step, vectorised over participants."""
 
-from isletsim.therapy.base import InsulinAction, Observation, Therapy
 from isletsim.therapy.basal_bolus import BasalBolus
+from isletsim.therapy.base import InsulinAction, Observation, Therapy
 from isletsim.therapy.open_loop import OpenLoop
 from isletsim.therapy.pump import Pump
 

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from isletsim.therapy.base import BoundTherapy, InsulinAction, Observation, Therapy
-from isletsim.therapy.base import basal_u_per_min
+from isletsim.therapy.base import BoundTherapy, InsulinAction, Observation, Therapy, basal_u_per_min
 
 
 @dataclass(frozen=True)

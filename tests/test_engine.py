@@ -1,0 +1,141 @@
+"""Engine behaviour: eating, insulin delivery, batching, reproducibility, errors."""
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from isletsim.engine import NonFiniteStateError, simulate
+from isletsim.meals import MealEvents
+from isletsim.params import load_cohort, select_patients
+from isletsim.therapy import BasalBolus, OpenLoop, Pump
+
+MEALS = "07:00=45,12:00=70,18:00=80"
+
+
+@pytest.fixture(scope="module")
+def run():
+    return simulate(["adult#001", "child#003", "adolescent#005"], 1, MEALS, BasalBolus())
+
+
+def test_meals_are_eaten_at_5_g_per_min(run):
+    carbs = run.trace["carbs_g"][0]
+    assert carbs.sum() == pytest.approx(195.0)
+    eating = np.flatnonzero(carbs[:600] > 0)
+    assert eating.tolist() == list(range(420, 429))  # 45 g in 9 minutes from 07:00
+    assert carbs.max() == 5.0
+
+
+def test_basal_bolus_doses(run):
+    cohort = load_cohort().loc["adult#001"]
+    ins = run.trace["insulin_u"][0]
+    basal = Pump.simglucose_insulet().deliver(np.array([cohort.u2ss * cohort.BW / 6000]))[0]
+    assert ins[0] == pytest.approx(basal)
+    # the 07:00 bolus is decided at 07:03 and runs for 3 minutes
+    bolus_minutes = np.flatnonzero(ins > basal * 1.5)
+    assert bolus_minutes[:3].tolist() == [423, 424, 425]
+    assert (ins[423:426] - basal).sum() == pytest.approx(45 / cohort.CR, rel=1e-3)
+
+
+def test_open_loop_meal_bolus_at_meal_start():
+    r = simulate(["adult#002"], 1, MEALS, OpenLoop())
+    cr = load_cohort().loc["adult#002", "CR"]
+    ins = r.trace["insulin_u"][0]
+    extra = ins - ins[0]
+    assert np.flatnonzero(extra > 1e-12).tolist() == [420, 720, 1080]
+    assert extra[720] == pytest.approx(70 / cr)
+
+
+def test_batching_does_not_change_results(run):
+    alone = simulate(["child#003"], 1, MEALS, BasalBolus())
+    np.testing.assert_array_equal(alone.trace["glucose_sc_mg_dl"][0],
+                                  run.trace["glucose_sc_mg_dl"][1])
+    again = simulate(["adult#001", "child#003", "adolescent#005"], 1, MEALS, BasalBolus())
+    for k, v in run.trace.items():
+        np.testing.assert_array_equal(v, again.trace[k])
+
+
+def test_many_participants_blocks_match_single():
+    names = ["adult#004"] * 150  # more than one parallel block
+    big = simulate(names, 0.5, MEALS, BasalBolus(), record=False)
+    one = simulate(["adult#004"], 0.5, MEALS, BasalBolus(), record=False)
+    assert np.all(big.final_state == one.final_state[0])
+
+
+def test_rk4_step_converged(run):
+    fine = simulate(["adult#001", "child#003", "adolescent#005"], 1, MEALS, BasalBolus(),
+                    substeps=4)
+    err = np.abs(fine.trace["glucose_sc_mg_dl"] - run.trace["glucose_sc_mg_dl"]).max()
+    assert err < 0.5
+
+
+def test_summary_matches_trace(run):
+    s = run.summary()
+    g = run.trace["glucose_sc_mg_dl"][:, 1:]
+    np.testing.assert_allclose(s.mean_glucose_mg_dl, g.mean(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(s.tir_70_180_pct,
+                               100 * ((g >= 70) & (g <= 180)).mean(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(s.tbr_54_pct, 100 * (g < 54).mean(axis=1), rtol=1e-12)
+    assert list(s.index) == run.participants
+
+
+def test_no_history_unless_asked():
+    r = simulate(["adult#001"], 1, MEALS, BasalBolus(), record=False)
+    assert r.trace == {}
+    with pytest.raises(ValueError, match="record=True"):
+        r.to_frame()
+
+
+def test_parquet_columns(run, tmp_path):
+    path = tmp_path / "run.parquet"
+    run.to_parquet(str(path))
+    df = pq.read_table(path).to_pandas()
+    assert {"participant", "minute", "glucose_plasma_mg_dl", "glucose_sc_mg_dl", "cgm_mg_dl",
+            "carbs_g", "insulin_u"} <= set(df.columns)
+    assert len(df) == 3 * 1441
+    assert df.groupby("participant", observed=True).carbs_g.sum().tolist() == [195.0] * 3
+
+
+def test_cgm_sampled_every_3_minutes_and_held(run):
+    cgm = run.trace["cgm_mg_dl"][0]
+    sc = run.trace["glucose_sc_mg_dl"][0]
+    np.testing.assert_array_equal(cgm[3::3], np.clip(sc[3::3], 39, 600))
+    np.testing.assert_array_equal(cgm[4::3], cgm[3:-1:3])
+
+
+def test_non_finite_state_is_an_error():
+    table = select_patients(["adult#001", "adult#002"])
+    table.loc["adult#002", "kp1"] = np.nan
+    with pytest.raises(NonFiniteStateError, match=r"'adult#002'.*Gp.*minute 1\b"):
+        simulate(table, 1, MEALS, BasalBolus())
+
+
+def test_negative_glucose_mass_does_not_freeze():
+    """simglucose freezes a negative state forever; ours recovers (documented choice)."""
+    table = select_patients(["adult#001"])
+    table.loc["adult#001", "x0_ 4"] = -5.0  # plasma glucose mass below zero
+    r = simulate(table, 1 / 24, "", OpenLoop(meal_bolus=False))
+    gp = r.trace["glucose_plasma_mg_dl"][0]
+    assert gp[0] < 0 and gp[-1] > 0
+    assert np.all(np.diff(gp) > 0)
+
+
+def test_explicit_meal_events():
+    ev = MealEvents.from_lists([[(10, 20.0)], [(30, 10.0), (31, 10.0)]])
+    r = simulate(["adult#001", "adult#001"], 0.05, ev, OpenLoop())
+    assert r.trace["carbs_g"][0].sum() == 20.0
+    assert np.flatnonzero(r.trace["carbs_g"][1]).tolist() == [30, 31, 32, 33]  # pile of 20 g
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="substeps"):
+        simulate(["adult#001"], 1, MEALS, substeps=0)
+    with pytest.raises(ValueError, match="days"):
+        simulate(["adult#001"], 0, MEALS)
+    with pytest.raises(ValueError, match="participants"):
+        simulate(["adult#001"], 1, MealEvents.from_lists([[], []]))
+
+
+def test_repr(run):
+    assert "3 participant(s)" in repr(run)
+    assert isinstance(run.to_frame(), pd.DataFrame)
