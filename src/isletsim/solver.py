@@ -37,7 +37,17 @@ from isletsim.meals import (
     M_LAST_QSTO,
     M_PLANNED,
 )
-from isletsim.model.uva_padova import GP, GS, N_STATES, P_VG, QSTO1, QSTO2, rhs
+from isletsim.model.uva_padova import (
+    GP,
+    GS,
+    N_INPUTS,
+    N_STATES,
+    P_VG,
+    QSTO1,
+    QSTO2,
+    prepare_inputs,
+    rhs,
+)
 
 #: Columns of the running-statistics array (per participant), on subcutaneous glucose.
 STAT_COLUMNS: tuple[str, ...] = (
@@ -79,24 +89,126 @@ def _accumulate(stats: np.ndarray, i: int, g: float) -> None:
 
 
 @nb.njit(cache=True, inline="always")
-def _rk4(x, p, cho, ins, dbar, h, k1, k2, k3, k4, xt):
+def _rk4(x, p, u, h, k1, k2, k3, k4, xt):
     n = x.shape[0]
-    rhs(x, p, cho, ins, dbar, k1)
+    rhs(x, p, u, k1)
     for j in range(n):
         xt[j] = x[j] + 0.5 * h * k1[j]
-    rhs(xt, p, cho, ins, dbar, k2)
+    rhs(xt, p, u, k2)
     for j in range(n):
         xt[j] = x[j] + 0.5 * h * k2[j]
-    rhs(xt, p, cho, ins, dbar, k3)
+    rhs(xt, p, u, k3)
     for j in range(n):
         xt[j] = x[j] + h * k3[j]
-    rhs(xt, p, cho, ins, dbar, k4)
+    rhs(xt, p, u, k4)
     for j in range(n):
         x[j] = x[j] + h / 6.0 * (k1[j] + 2.0 * k2[j] + 2.0 * k3[j] + k4[j])
 
 
+@nb.njit(cache=True)
+def _advance_block(
+    blk, x, p, meal, t0, n_min, substeps,
+    basal, bolus_rate, bolus_min, announce_u_per_g,
+    ev_ptr, ev_minute, ev_grams, ev_cursor,
+    sensor_period, cgm, cgm_lo, cgm_hi,
+    obs_cgm_mean, obs_announced,
+    record, rec_gp, rec_gs, rec_cgm, rec_cho, rec_ins,
+    record_states, rec_x,
+    stats, err,
+):  # fmt: skip
+    """Advance participants ``blk*BLOCK .. (blk+1)*BLOCK-1`` (see :func:`advance`)."""
+    n = x.shape[0]
+    h = 1.0 / substeps
+    k1 = np.empty(N_STATES)
+    k2 = np.empty(N_STATES)
+    k3 = np.empty(N_STATES)
+    k4 = np.empty(N_STATES)
+    xt = np.empty(N_STATES)
+    u = np.empty(N_INPUTS)
+    lo = blk * BLOCK
+    hi = min(n, lo + BLOCK)
+    for i in range(lo, hi):
+        if err[i, 0] >= 0:
+            continue
+        xi = x[i]
+        pi = p[i]
+        vg = pi[P_VG]
+        cgm_sum = 0.0
+        announced_sum = 0.0
+        cur = ev_cursor[i]
+        end = ev_ptr[i + 1]
+        for k in range(n_min):
+            t = t0 + k
+            # --- meals announced at this minute
+            announced = 0.0
+            while cur < end and ev_minute[cur] <= t:
+                if ev_minute[cur] == t:
+                    announced += ev_grams[cur]
+                cur += 1
+            announced_sum += announced
+            # --- eating at 5 g/min and the meal-size memory (simglucose T1DPatient.step)
+            planned = meal[i, M_PLANNED] + announced
+            to_eat = 0.0
+            if planned > 0.0:
+                to_eat = min(EAT_RATE_G_PER_MIN, planned)
+                planned = max(0.0, planned - to_eat)
+            meal[i, M_PLANNED] = planned
+            if to_eat > 0.0 and meal[i, M_CHO_LAST] <= 0.0:
+                meal[i, M_LAST_QSTO] = xi[QSTO1] + xi[QSTO2]
+                meal[i, M_FOODTAKEN] = 0.0
+                meal[i, M_EATING] = 1.0
+            if meal[i, M_EATING] > 0.0:
+                meal[i, M_FOODTAKEN] += to_eat
+            if to_eat <= 0.0 and meal[i, M_CHO_LAST] > 0.0:
+                meal[i, M_EATING] = 0.0
+            meal[i, M_CHO_LAST] = to_eat
+            dbar = meal[i, M_LAST_QSTO] + meal[i, M_FOODTAKEN] * 1000.0
+            # --- insulin delivered over [t, t+1), U/min
+            ins = basal[i]
+            if k < bolus_min[i]:
+                ins += bolus_rate[i]
+            if announced > 0.0:
+                ins += announced * announce_u_per_g[i]
+            if record:
+                rec_gp[i, t] = xi[GP] / vg
+                rec_gs[i, t] = xi[GS] / vg
+                rec_cgm[i, t] = cgm[i]
+                rec_cho[i, t] = to_eat
+                rec_ins[i, t] = ins
+            if record_states:
+                for j in range(N_STATES):
+                    rec_x[i, t, j] = xi[j]
+            # --- integrate one minute
+            prepare_inputs(pi, to_eat, ins, dbar, u)
+            for _ in range(substeps):
+                _rk4(xi, pi, u, h, k1, k2, k3, k4, xt)
+            bad = -1
+            for j in range(N_STATES):
+                if not math.isfinite(xi[j]):
+                    bad = j
+                    break
+            if bad >= 0:
+                err[i, 0] = t + 1
+                err[i, 1] = bad
+                break
+            # --- sensor at the new minute
+            gs = xi[GS] / vg
+            if (t + 1) % sensor_period == 0:
+                c = gs
+                if c < cgm_lo:
+                    c = cgm_lo
+                if c > cgm_hi:
+                    c = cgm_hi
+                cgm[i] = c
+            cgm_sum += cgm[i]
+            _accumulate(stats, i, gs)
+        ev_cursor[i] = cur
+        obs_cgm_mean[i] = cgm_sum / n_min
+        obs_announced[i] = announced_sum
+
+
 @nb.njit(cache=True, parallel=True)
-def advance(
+def advance_parallel(
     x, p, meal, t0, n_min, substeps,
     basal, bolus_rate, bolus_min, announce_u_per_g,
     ev_ptr, ev_minute, ev_grams, ev_cursor,
@@ -106,98 +218,67 @@ def advance(
     record_states, rec_x,
     stats, err,
 ):  # fmt: skip
+    """:func:`advance` with blocks of participants spread over threads (``prange``)."""
+    n_blocks = (x.shape[0] + BLOCK - 1) // BLOCK
+    for blk in nb.prange(n_blocks):
+        _advance_block(
+            blk, x, p, meal, t0, n_min, substeps,
+            basal, bolus_rate, bolus_min, announce_u_per_g,
+            ev_ptr, ev_minute, ev_grams, ev_cursor,
+            sensor_period, cgm, cgm_lo, cgm_hi,
+            obs_cgm_mean, obs_announced,
+            record, rec_gp, rec_gs, rec_cgm, rec_cho, rec_ins,
+            record_states, rec_x,
+            stats, err,
+        )  # fmt: skip
+
+
+@nb.njit(cache=True)
+def advance_serial(
+    x, p, meal, t0, n_min, substeps,
+    basal, bolus_rate, bolus_min, announce_u_per_g,
+    ev_ptr, ev_minute, ev_grams, ev_cursor,
+    sensor_period, cgm, cgm_lo, cgm_hi,
+    obs_cgm_mean, obs_announced,
+    record, rec_gp, rec_gs, rec_cgm, rec_cho, rec_ins,
+    record_states, rec_x,
+    stats, err,
+):  # fmt: skip
+    """:func:`advance` on the calling thread (small N: no thread start-up per call)."""
+    n_blocks = (x.shape[0] + BLOCK - 1) // BLOCK
+    for blk in range(n_blocks):
+        _advance_block(
+            blk, x, p, meal, t0, n_min, substeps,
+            basal, bolus_rate, bolus_min, announce_u_per_g,
+            ev_ptr, ev_minute, ev_grams, ev_cursor,
+            sensor_period, cgm, cgm_lo, cgm_hi,
+            obs_cgm_mean, obs_announced,
+            record, rec_gp, rec_gs, rec_cgm, rec_cho, rec_ins,
+            record_states, rec_x,
+            stats, err,
+        )  # fmt: skip
+
+
+#: Below this many participants :func:`advance` runs on one thread.
+PARALLEL_MIN_PARTICIPANTS = 4 * BLOCK
+
+
+def advance(*args) -> None:
     """Advance all participants from minute ``t0`` by ``n_min`` minutes (in place).
+
+    Arguments (in order): ``x, p, meal, t0, n_min, substeps, basal, bolus_rate, bolus_min,
+    announce_u_per_g, ev_ptr, ev_minute, ev_grams, ev_cursor, sensor_period, cgm, cgm_lo,
+    cgm_hi, obs_cgm_mean, obs_announced, record, rec_gp, rec_gs, rec_cgm, rec_cho, rec_ins,
+    record_states, rec_x, stats, err``.
 
     Arrays are per participant (first axis N). ``rec_*`` are (N, T+1) arrays indexed by
     absolute minute, written only when ``record`` is true (pass 1x1 arrays otherwise);
-    ``rec_x`` (N, T+1, n_states) likewise when ``record_states`` is true.
-    ``err`` (N, 2) receives (minute, state index) of the first non-finite state.
+    ``rec_x`` (N, T+1, n_states) likewise when ``record_states`` is true. ``err`` (N, 2)
+    receives (minute, state index) of the first non-finite state. Results do not depend on
+    whether the serial or the threaded variant runs (each participant is independent).
     """
-    n = x.shape[0]
-    n_blocks = (n + BLOCK - 1) // BLOCK
-    h = 1.0 / substeps
-    for blk in nb.prange(n_blocks):
-        k1 = np.empty(N_STATES)
-        k2 = np.empty(N_STATES)
-        k3 = np.empty(N_STATES)
-        k4 = np.empty(N_STATES)
-        xt = np.empty(N_STATES)
-        lo = blk * BLOCK
-        hi = min(n, lo + BLOCK)
-        for i in range(lo, hi):
-            if err[i, 0] >= 0:
-                continue
-            xi = x[i]
-            pi = p[i]
-            vg = pi[P_VG]
-            cgm_sum = 0.0
-            announced_sum = 0.0
-            cur = ev_cursor[i]
-            end = ev_ptr[i + 1]
-            for k in range(n_min):
-                t = t0 + k
-                # --- meals announced at this minute
-                announced = 0.0
-                while cur < end and ev_minute[cur] <= t:
-                    if ev_minute[cur] == t:
-                        announced += ev_grams[cur]
-                    cur += 1
-                announced_sum += announced
-                # --- eating at 5 g/min and the meal-size memory (simglucose T1DPatient.step)
-                planned = meal[i, M_PLANNED] + announced
-                to_eat = 0.0
-                if planned > 0.0:
-                    to_eat = min(EAT_RATE_G_PER_MIN, planned)
-                    planned = max(0.0, planned - to_eat)
-                meal[i, M_PLANNED] = planned
-                if to_eat > 0.0 and meal[i, M_CHO_LAST] <= 0.0:
-                    meal[i, M_LAST_QSTO] = xi[QSTO1] + xi[QSTO2]
-                    meal[i, M_FOODTAKEN] = 0.0
-                    meal[i, M_EATING] = 1.0
-                if meal[i, M_EATING] > 0.0:
-                    meal[i, M_FOODTAKEN] += to_eat
-                if to_eat <= 0.0 and meal[i, M_CHO_LAST] > 0.0:
-                    meal[i, M_EATING] = 0.0
-                meal[i, M_CHO_LAST] = to_eat
-                dbar = meal[i, M_LAST_QSTO] + meal[i, M_FOODTAKEN] * 1000.0
-                # --- insulin delivered over [t, t+1), U/min
-                ins = basal[i]
-                if k < bolus_min[i]:
-                    ins += bolus_rate[i]
-                if announced > 0.0:
-                    ins += announced * announce_u_per_g[i]
-                if record:
-                    rec_gp[i, t] = xi[GP] / vg
-                    rec_gs[i, t] = xi[GS] / vg
-                    rec_cgm[i, t] = cgm[i]
-                    rec_cho[i, t] = to_eat
-                    rec_ins[i, t] = ins
-                if record_states:
-                    for j in range(N_STATES):
-                        rec_x[i, t, j] = xi[j]
-                # --- integrate one minute
-                for _ in range(substeps):
-                    _rk4(xi, pi, to_eat, ins, dbar, h, k1, k2, k3, k4, xt)
-                bad = -1
-                for j in range(N_STATES):
-                    if not math.isfinite(xi[j]):
-                        bad = j
-                        break
-                if bad >= 0:
-                    err[i, 0] = t + 1
-                    err[i, 1] = bad
-                    break
-                # --- sensor at the new minute
-                gs = xi[GS] / vg
-                if (t + 1) % sensor_period == 0:
-                    c = gs
-                    if c < cgm_lo:
-                        c = cgm_lo
-                    if c > cgm_hi:
-                        c = cgm_hi
-                    cgm[i] = c
-                cgm_sum += cgm[i]
-                _accumulate(stats, i, gs)
-            ev_cursor[i] = cur
-            obs_cgm_mean[i] = cgm_sum / n_min
-            obs_announced[i] = announced_sum
+    n = args[0].shape[0]
+    if n >= PARALLEL_MIN_PARTICIPANTS and nb.get_num_threads() > 1:
+        advance_parallel(*args)
+    else:
+        advance_serial(*args)

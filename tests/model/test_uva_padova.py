@@ -60,3 +60,11 @@ def test_negative_state_may_recover_but_not_fall(pars):
     xi[m.GS] = -1.0
     xi[m.GP] = -5.0  # Gs would fall further towards Gp: blocked at 0
     assert m.rhs_numpy(xi, p[0], 0.0, 0.0, 0.0)[m.GS] == 0.0
+
+
+def test_fast_tanh_matches_libm():
+    x = np.concatenate([np.linspace(-30, 30, 200_001), [0.0, 1e-12, -1e-12, 7.9, 8.0]])
+    approx = np.array([m.fast_tanh(v) for v in x[::50]])
+    assert np.abs(approx - np.tanh(x[::50])).max() < 3e-7
+    assert m.fast_tanh(0.0) == 0.0
+    assert m.fast_tanh(-2.0) == -m.fast_tanh(2.0)

@@ -18,7 +18,8 @@ in the form implemented by the reference open implementation, PyPI ``simglucose`
 
 The right-hand side works on one participant's state vector; the solver (:mod:`isletsim.solver`)
 vectorises it over participants. Parameters are a flat float64 vector ordered as
-:data:`PARAMS` (built by :func:`parameter_matrix`).
+:data:`PARAMS` + :data:`DERIVED_PARAMS` (built by :func:`parameter_matrix`); inputs held over a
+minute are a small vector ordered as :data:`INPUTS` (built by :func:`prepare_inputs`).
 
 Later sub-models (portal insulin secretion, C-peptide, glucagon) append states to
 :data:`STATES` and parameters to :data:`PARAMS` and add their terms in :func:`rhs`; the solver
@@ -66,14 +67,28 @@ PARAMS: tuple[str, ...] = (
     "m1", "m2", "m4", "m30", "Vi", "ka1", "ka2", "kd",
     "p2u", "Ib", "ki", "ksc", "Vg", "u2ss",
 )  # fmt: skip
-N_PARAMS = len(PARAMS)
+#: Parameters derived from :data:`PARAMS` and appended to the parameter vector (saves
+#: divisions in the right-hand side).
+DERIVED_PARAMS: tuple[str, ...] = ("f_kabs_over_BW", "inv_Vi")
+N_PARAMS = len(PARAMS) + len(DERIVED_PARAMS)
 (
     P_BW, P_KABS, P_KMAX, P_KMIN, P_B, P_D, P_F,
     P_KP1, P_KP2, P_KP3, P_FSNC, P_VM0, P_VMX, P_KM0,
     P_K1, P_K2, P_KE1, P_KE2,
     P_M1, P_M2, P_M4, P_M30, P_VI, P_KA1, P_KA2, P_KD,
     P_P2U, P_IB, P_KI, P_KSC, P_VG, P_U2SS,
+    P_F_KABS_BW, P_INV_VI,
 ) = range(N_PARAMS)  # fmt: skip
+
+#: Per-minute inputs (held constant over a minute), built by :func:`prepare_inputs`.
+INPUTS: tuple[str, ...] = (
+    "meal_mg_min",  # carbohydrate ingestion D(t), mg/min
+    "insulin_pmol_kg_min",  # s.c. insulin infusion IIR/BW, pmol/kg/min
+    "ge_alpha", "ge_beta", "ge_b_dbar", "ge_d_dbar",  # gastric-emptying shape for this Dbar
+    "ge_has_meal",  # 1 when a meal size is remembered (Dbar > 0), else kempt = kmax
+)  # fmt: skip
+N_INPUTS = len(INPUTS)
+U_MEAL, U_INS, U_ALPHA, U_BETA, U_BDBAR, U_DDBAR, U_HASMEAL = range(N_INPUTS)
 
 #: Columns of the simglucose parameter file holding the initial state, in state order.
 INITIAL_STATE_COLUMNS: tuple[str, ...] = tuple(f"x0_{i:2d}" for i in range(1, N_STATES + 1))
@@ -87,7 +102,12 @@ def parameter_matrix(patients: pd.DataFrame) -> np.ndarray:
     missing = [c for c in PARAMS if c not in patients.columns]
     if missing:
         raise KeyError(f"patient parameter table lacks column(s) {missing}")
-    return np.ascontiguousarray(patients.loc[:, list(PARAMS)].to_numpy(dtype=np.float64))
+    base = patients.loc[:, list(PARAMS)].to_numpy(dtype=np.float64)
+    derived = np.column_stack([
+        base[:, P_F] * base[:, P_KABS] / base[:, P_BW],
+        1.0 / base[:, P_VI],
+    ])  # fmt: skip
+    return np.ascontiguousarray(np.hstack([base, derived]))
 
 
 def initial_state(patients: pd.DataFrame) -> np.ndarray:
@@ -124,32 +144,74 @@ def gastric_emptying_rate(qsto: float, dbar: float, kmax: float, kmin: float,
     return kmax
 
 
+# Rational approximation of tanh (the form used by Eigen's vectorised ``ptanh``), clamped;
+# max absolute error 2.6e-7 over the real line (tested). libm's tanh blocks vectorisation and
+# is the slowest operation of the right-hand side (docs/engine-speed.md).
+_TANH_CLAMP = 7.90531110763549805
+_A1, _A3 = 4.89352455891786e-03, 6.37261928875436e-04
+_A5, _A7 = 1.48572235717979e-05, 5.12229709037114e-08
+_A9, _A11, _A13 = -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16
+_B0, _B2 = 4.89352518554385e-03, 2.26843463243900e-03
+_B4, _B6 = 1.18534705686654e-04, 1.19825839466702e-06
+
+
+@nb.njit(cache=True, inline="always")
+def fast_tanh(x: float) -> float:
+    """tanh(x) to 2.6e-7 absolute, branch-free apart from the clamp."""
+    x = min(max(x, -_TANH_CLAMP), _TANH_CLAMP)
+    x2 = x * x
+    num = x * (_A1 + x2 * (_A3 + x2 * (_A5 + x2 * (_A7 + x2 * (_A9 + x2 * (_A11 + x2 * _A13))))))
+    return num / (_B0 + x2 * (_B2 + x2 * (_B4 + x2 * _B6)))
+
+
 @nb.njit(cache=True)
-def rhs(x: np.ndarray, p: np.ndarray, cho_g_min: float, insulin_u_min: float,
-        dbar_mg: float, dx: np.ndarray) -> None:
+def prepare_inputs(p: np.ndarray, cho_g_min: float, insulin_u_min: float, dbar_mg: float,
+                   u: np.ndarray) -> None:
+    """Per-minute inputs of one participant (see :data:`INPUTS`), written into ``u``.
+
+    cho_g_min: carbohydrate eaten (g/min); insulin_u_min: s.c. insulin (U/min; 1 U = 6000
+    pmol); dbar_mg: meal-size memory of gastric emptying (mg, see :mod:`isletsim.meals`).
+    """
+    u[U_MEAL] = cho_g_min * MG_PER_G
+    u[U_INS] = insulin_u_min * PMOL_PER_U / p[P_BW]
+    if dbar_mg > 0.0:
+        u[U_ALPHA] = 5.0 / (2.0 * dbar_mg * (1.0 - p[P_B]))
+        u[U_BETA] = 5.0 / (2.0 * dbar_mg * p[P_D])
+        u[U_BDBAR] = p[P_B] * dbar_mg
+        u[U_DDBAR] = p[P_D] * dbar_mg
+        u[U_HASMEAL] = 1.0
+    else:
+        u[U_ALPHA] = 0.0
+        u[U_BETA] = 0.0
+        u[U_BDBAR] = 0.0
+        u[U_DDBAR] = 0.0
+        u[U_HASMEAL] = 0.0
+
+
+@nb.njit(cache=True)
+def rhs(x: np.ndarray, p: np.ndarray, u: np.ndarray, dx: np.ndarray) -> None:
     """Right-hand side dx/dt of one participant (minutes), written into ``dx``.
 
     Parameters
     ----------
     x : state vector ordered as :data:`STATES`.
-    p : parameter vector ordered as :data:`PARAMS`.
-    cho_g_min : carbohydrate eaten, g/min (held over the step).
-    insulin_u_min : subcutaneous insulin delivery, U/min (held over the step).
-    dbar_mg : meal-size memory of gastric emptying, mg (see :mod:`isletsim.meals`).
+    p : parameter vector ordered as :data:`PARAMS` + :data:`DERIVED_PARAMS`.
+    u : per-minute inputs ordered as :data:`INPUTS` (from :func:`prepare_inputs`).
     dx : output array.
     """
-    bw = p[P_BW]
-    d_in = cho_g_min * MG_PER_G  # mg/min
-    u_ins = insulin_u_min * PMOL_PER_U / bw  # pmol/kg/min
-
-    # --- gastro-intestinal tract (Dalla Man 2006)
+    # --- gastro-intestinal tract (Dalla Man 2006): kempt(Qsto), kmax when no meal remembered
     qsto = x[QSTO1] + x[QSTO2]
     kmax = p[P_KMAX]
-    kempt = gastric_emptying_rate(qsto, dbar_mg, kmax, p[P_KMIN], p[P_B], p[P_D])
-    dx[QSTO1] = -kmax * x[QSTO1] + d_in
+    kempt = kmax
+    if u[U_HASMEAL] > 0.0:
+        kempt = p[P_KMIN] + (kmax - p[P_KMIN]) / 2.0 * (
+            fast_tanh(u[U_ALPHA] * (qsto - u[U_BDBAR]))
+            - fast_tanh(u[U_BETA] * (qsto - u[U_DDBAR])) + 2.0
+        )
+    dx[QSTO1] = -kmax * x[QSTO1] + u[U_MEAL]
     dx[QSTO2] = kmax * x[QSTO1] - kempt * x[QSTO2]
     dx[QGUT] = kempt * x[QSTO2] - p[P_KABS] * x[QGUT]
-    ra = p[P_F] * p[P_KABS] * x[QGUT] / bw  # mg/kg/min
+    ra = p[P_F_KABS_BW] * x[QGUT]  # f kabs Qgut / BW, mg/kg/min
 
     # --- glucose subsystem (Dalla Man 2007; T1D: no portal insulin term)
     egp = p[P_KP1] - p[P_KP2] * x[GP] - p[P_KP3] * x[ID]
@@ -168,14 +230,14 @@ def rhs(x: np.ndarray, p: np.ndarray, cho_g_min: float, insulin_u_min: float,
         -(p[P_M2] + p[P_M4]) * x[IP] + p[P_M1] * x[IL]
         + p[P_KA1] * x[ISC1] + p[P_KA2] * x[ISC2],
     )
-    i_plasma = x[IP] / p[P_VI]  # pmol/L
+    i_plasma = x[IP] * p[P_INV_VI]  # pmol/L
     dx[XX] = -p[P_P2U] * x[XX] + p[P_P2U] * (i_plasma - p[P_IB])
     dx[I1] = -p[P_KI] * (x[I1] - i_plasma)
     dx[ID] = -p[P_KI] * (x[ID] - x[I1])
     dx[IL] = _gate(x[IL], -(p[P_M1] + p[P_M30]) * x[IL] + p[P_M2] * x[IP])
 
     # --- subcutaneous insulin
-    dx[ISC1] = _gate(x[ISC1], u_ins - (p[P_KA1] + p[P_KD]) * x[ISC1])
+    dx[ISC1] = _gate(x[ISC1], u[U_INS] - (p[P_KA1] + p[P_KD]) * x[ISC1])
     dx[ISC2] = _gate(x[ISC2], p[P_KD] * x[ISC1] - p[P_KA2] * x[ISC2])
 
     # --- subcutaneous glucose (on the Gp scale, as simglucose)
@@ -185,7 +247,9 @@ def rhs(x: np.ndarray, p: np.ndarray, cho_g_min: float, insulin_u_min: float,
 def rhs_numpy(x: np.ndarray, p: np.ndarray, cho_g_min: float, insulin_u_min: float,
               dbar_mg: float) -> np.ndarray:
     """Convenience wrapper returning dx/dt for one participant (for tests and scipy)."""
+    p = np.asarray(p, dtype=np.float64)
+    u = np.empty(N_INPUTS)
+    prepare_inputs(p, float(cho_g_min), float(insulin_u_min), float(dbar_mg), u)
     dx = np.empty(N_STATES)
-    rhs(np.asarray(x, dtype=np.float64), np.asarray(p, dtype=np.float64),
-        float(cho_g_min), float(insulin_u_min), float(dbar_mg), dx)
+    rhs(np.asarray(x, dtype=np.float64), p, u, dx)
     return dx
