@@ -24,12 +24,19 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
-bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[bench]"
-	$(BIN)/python benchmarks/bench_engine.py
+SGVENV := .venv-simglucose
+
+# The reference simulator lives in its own venv (it pins gym==0.9.4).
+$(SGVENV)/.installed:
+	$(PYTHON) -m venv $(SGVENV)
+	$(SGVENV)/bin/python -m pip install --quiet "simglucose==0.2.11" "setuptools<81"
+	touch $(SGVENV)/.installed
+
+bench: $(STAMP) $(SGVENV)/.installed
+	$(BIN)/python benchmarks/bench_engine.py --simglucose-python $(SGVENV)/bin/python --write-docs
 
 bench-metrics: $(STAMP)
 	$(BIN)/python benchmarks/bench_metrics.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(SGVENV) build dist *.egg-info src/*.egg-info .pytest_cache
