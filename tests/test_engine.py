@@ -139,3 +139,19 @@ def test_bad_arguments():
 def test_repr(run):
     assert "3 participant(s)" in repr(run)
     assert isinstance(run.to_frame(), pd.DataFrame)
+
+
+def test_thread_chunking_does_not_change_results():
+    table = load_cohort().iloc[np.arange(600) % 30]
+    one = simulate(table, 0.25, MEALS, BasalBolus(), record=False, threads=1)
+    three = simulate(table, 0.25, MEALS, BasalBolus(), record=False, threads=3)
+    np.testing.assert_array_equal(one.final_state, three.final_state)
+    np.testing.assert_array_equal(one.stats, three.stats)
+
+
+def test_progress_reaches_total():
+    seen = []
+    simulate(["adult#001"] * 600, 0.1, MEALS, threads=2, record=False,
+             progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (144, 144)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)

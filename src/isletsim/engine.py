@@ -12,7 +12,11 @@ time in ranges of subcutaneous glucose) are always kept, so memory is linear in 
 
 from __future__ import annotations
 
+import itertools
+import os
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -140,6 +144,7 @@ def simulate(
     record: bool = True,
     record_states: bool = False,
     substeps: int = 1,
+    threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> SimulationResult:
     """Simulate participants with type 1 diabetes on a therapy.
@@ -165,8 +170,11 @@ def simulate(
         n_states x 8 bytes per participant-minute; for validation and debugging).
     substeps
         RK4 steps per minute (1 meets the reference tolerances; see ``validate``).
+    threads
+        Threads to spread participants over (default: the CPUs this process may use).
+        Results do not depend on it: participants are independent.
     progress
-        Called as ``progress(minutes_done, minutes_total)`` after each control step.
+        Called as ``progress(minutes_done, minutes_total)`` as the slowest chunk advances.
 
     Returns
     -------
@@ -193,8 +201,78 @@ def simulate(
     events = meals.events(n, 0, total) if isinstance(meals, DailyMeals) else meals
     if events.ptr.shape[0] != n + 1:
         raise ValueError(f"meal events are for {events.ptr.shape[0] - 1} participants, not {n}")
-
     names = [str(s) for s in table["Name"]] if "Name" in table else [str(i) for i in table.index]
+
+    n_threads = threads if threads is not None else len(os.sched_getaffinity(0))
+    n_chunks = max(1, min(n_threads, n // MIN_CHUNK))
+    bounds = np.linspace(0, n, n_chunks + 1).round().astype(int)
+    chunks = [(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+    done = [0] * len(chunks)
+    lock = threading.Lock()
+
+    def report(k: int, t: int) -> None:
+        if progress is None:
+            return
+        with lock:
+            done[k] = t
+            progress(min(done), total)
+
+    def run(k: int) -> _Chunk:
+        a, b = chunks[k]
+        return _simulate_chunk(
+            table.iloc[a:b], events.slice(a, b), therapy, sensor, total, record,
+            record_states, substeps, lambda t: report(k, t),
+        )  # fmt: skip
+
+    if len(chunks) == 1:
+        parts = [run(0)]
+    else:
+        with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
+            parts = list(pool.map(run, range(len(chunks))))
+    for k, part in enumerate(parts):
+        if part.error is not None:
+            i, minute, state = part.error
+            raise NonFiniteStateError(
+                f"participant {names[chunks[k][0] + i]!r}: state {model.STATES[state]} became "
+                f"non-finite at minute {minute}"
+            )
+    return SimulationResult(
+        participants=names,
+        minutes=total,
+        final_state=np.concatenate([c.x for c in parts]),
+        stats=np.concatenate([c.stats for c in parts]),
+        trace={k: np.concatenate([c.trace[k] for c in parts]) for k in parts[0].trace},
+        therapy=type(therapy).__name__,
+        states=np.concatenate([c.states for c in parts]) if record_states else None,
+    )
+
+
+#: Fewest participants worth a thread of their own.
+MIN_CHUNK = 256
+
+
+@dataclass
+class _Chunk:
+    x: np.ndarray
+    stats: np.ndarray
+    trace: dict[str, np.ndarray]
+    states: np.ndarray | None
+    error: tuple[int, int, int] | None
+
+
+def _simulate_chunk(
+    table: pd.DataFrame,
+    events: MealEvents,
+    therapy: Therapy,
+    sensor: CGM,
+    total: int,
+    record: bool,
+    record_states: bool,
+    substeps: int,
+    progress: Callable[[int], None],
+) -> _Chunk:
+    """The time loop for one chunk of participants (runs on its own thread)."""
+    n = len(table)
     p = model.parameter_matrix(table)
     x = model.initial_state(table)
     meal = new_meal_state(n)
@@ -208,14 +286,9 @@ def simulate(
     ev_cursor = events.ptr[:-1].copy()
     stats = solver.new_stats(n)
     err = np.full((n, 2), -1, dtype=np.int64)
-    if record:
-        trace = {c: np.zeros((n, total + 1)) for c in TRACE_COLUMNS}
-    else:
-        dummy = np.zeros((1, 1))
-        trace = {c: dummy for c in TRACE_COLUMNS}
-    states = (
-        np.zeros((n, total + 1, model.N_STATES)) if record_states else np.zeros((1, 1, 1))
-    )
+    dummy = np.zeros((1, 1))
+    trace = {c: np.zeros((n, total + 1)) if record else dummy for c in TRACE_COLUMNS}
+    states = np.zeros((n, total + 1, model.N_STATES)) if record_states else np.zeros((1, 1, 1))
 
     t = 0
     while t < total:
@@ -237,13 +310,9 @@ def simulate(
         )  # fmt: skip
         if (err[:, 0] >= 0).any():
             i = int(np.argmax(err[:, 0] >= 0))
-            raise NonFiniteStateError(
-                f"participant {names[i]!r}: state {model.STATES[int(err[i, 1])]} became "
-                f"non-finite at minute {int(err[i, 0])}"
-            )
+            return _Chunk(x, stats, {}, None, (i, int(err[i, 0]), int(err[i, 1])))
         t += step
-        if progress is not None:
-            progress(t, total)
+        progress(t)
 
     if record:
         trace["glucose_plasma_mg_dl"][:, total] = x[:, model.GP] / vg
@@ -251,12 +320,4 @@ def simulate(
         trace["cgm_mg_dl"][:, total] = cgm
     if record_states:
         states[:, total] = x
-    return SimulationResult(
-        participants=names,
-        minutes=total,
-        final_state=x,
-        stats=stats,
-        trace=trace if record else {},
-        therapy=type(therapy).__name__,
-        states=states if record_states else None,
-    )
+    return _Chunk(x, stats, trace if record else {}, states if record_states else None, None)

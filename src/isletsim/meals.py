@@ -116,6 +116,11 @@ class MealEvents:
     minute: np.ndarray
     grams: np.ndarray
 
+    def slice(self, start: int, stop: int) -> MealEvents:
+        """Events of participants ``start .. stop-1`` (a view, re-based pointers)."""
+        a, b = int(self.ptr[start]), int(self.ptr[stop])
+        return MealEvents(self.ptr[start : stop + 1] - a, self.minute[a:b], self.grams[a:b])
+
     @classmethod
     def from_lists(cls, per_participant: Sequence[Sequence[tuple[int, float]]]) -> MealEvents:
         """Build from one list of ``(absolute_minute, grams)`` per participant."""

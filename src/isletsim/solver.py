@@ -15,8 +15,8 @@ solver also does the per-minute bookkeeping that is not part of the ODE:
   to the policy (simglucose's observation averaging);
 * optional per-minute recording and always-on per-participant running statistics.
 
-Participants are spread over threads with ``numba.prange`` in blocks, so each thread keeps a
-small work space in cache; no Python loop over participants.
+The kernel releases the GIL; the engine splits participants into chunks and runs them on
+threads. There is no Python loop over participants.
 
 Non-finite states stop the participant and are reported through ``err``; the engine turns that
 into an exception naming participant, minute and state.
@@ -55,9 +55,6 @@ STAT_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 S_N, S_SUM, S_SUMSQ, S_LT54, S_LT70, S_IN, S_GT180, S_GT250, S_MIN, S_MAX = range(10)
 N_STATS = len(STAT_COLUMNS)
-
-BLOCK = 64  # participants per parallel work item
-
 
 def new_stats(n: int) -> np.ndarray:
     """Empty running-statistics array for ``n`` participants."""
@@ -106,8 +103,8 @@ def _rk4(x, p, u, h, k1, k2, k3, k4, xt):
 
 
 @nb.njit(cache=True)
-def _advance_block(
-    blk, x, p, meal, t0, n_min, substeps,
+def _advance_range(
+    lo, hi, x, p, meal, t0, n_min, substeps,
     basal, bolus_rate, bolus_min, announce_u_per_g,
     ev_ptr, ev_minute, ev_grams, ev_cursor,
     sensor_period, cgm, cgm_lo, cgm_hi,
@@ -116,8 +113,7 @@ def _advance_block(
     record_states, rec_x,
     stats, err,
 ):  # fmt: skip
-    """Advance participants ``blk*BLOCK .. (blk+1)*BLOCK-1`` (see :func:`advance`)."""
-    n = x.shape[0]
+    """Advance participants ``lo .. hi-1`` (see :func:`advance`)."""
     h = 1.0 / substeps
     k1 = np.empty(N_STATES)
     k2 = np.empty(N_STATES)
@@ -125,8 +121,6 @@ def _advance_block(
     k4 = np.empty(N_STATES)
     xt = np.empty(N_STATES)
     u = np.empty(N_INPUTS)
-    lo = blk * BLOCK
-    hi = min(n, lo + BLOCK)
     for i in range(lo, hi):
         if err[i, 0] >= 0:
             continue
@@ -207,8 +201,8 @@ def _advance_block(
         obs_announced[i] = announced_sum
 
 
-@nb.njit(cache=True, parallel=True)
-def advance_parallel(
+@nb.njit(cache=True, nogil=True)
+def advance(
     x, p, meal, t0, n_min, substeps,
     basal, bolus_rate, bolus_min, announce_u_per_g,
     ev_ptr, ev_minute, ev_grams, ev_cursor,
@@ -218,67 +212,23 @@ def advance_parallel(
     record_states, rec_x,
     stats, err,
 ):  # fmt: skip
-    """:func:`advance` with blocks of participants spread over threads (``prange``)."""
-    n_blocks = (x.shape[0] + BLOCK - 1) // BLOCK
-    for blk in nb.prange(n_blocks):
-        _advance_block(
-            blk, x, p, meal, t0, n_min, substeps,
-            basal, bolus_rate, bolus_min, announce_u_per_g,
-            ev_ptr, ev_minute, ev_grams, ev_cursor,
-            sensor_period, cgm, cgm_lo, cgm_hi,
-            obs_cgm_mean, obs_announced,
-            record, rec_gp, rec_gs, rec_cgm, rec_cho, rec_ins,
-            record_states, rec_x,
-            stats, err,
-        )  # fmt: skip
-
-
-@nb.njit(cache=True)
-def advance_serial(
-    x, p, meal, t0, n_min, substeps,
-    basal, bolus_rate, bolus_min, announce_u_per_g,
-    ev_ptr, ev_minute, ev_grams, ev_cursor,
-    sensor_period, cgm, cgm_lo, cgm_hi,
-    obs_cgm_mean, obs_announced,
-    record, rec_gp, rec_gs, rec_cgm, rec_cho, rec_ins,
-    record_states, rec_x,
-    stats, err,
-):  # fmt: skip
-    """:func:`advance` on the calling thread (small N: no thread start-up per call)."""
-    n_blocks = (x.shape[0] + BLOCK - 1) // BLOCK
-    for blk in range(n_blocks):
-        _advance_block(
-            blk, x, p, meal, t0, n_min, substeps,
-            basal, bolus_rate, bolus_min, announce_u_per_g,
-            ev_ptr, ev_minute, ev_grams, ev_cursor,
-            sensor_period, cgm, cgm_lo, cgm_hi,
-            obs_cgm_mean, obs_announced,
-            record, rec_gp, rec_gs, rec_cgm, rec_cho, rec_ins,
-            record_states, rec_x,
-            stats, err,
-        )  # fmt: skip
-
-
-#: Below this many participants :func:`advance` runs on one thread.
-PARALLEL_MIN_PARTICIPANTS = 4 * BLOCK
-
-
-def advance(*args) -> None:
     """Advance all participants from minute ``t0`` by ``n_min`` minutes (in place).
-
-    Arguments (in order): ``x, p, meal, t0, n_min, substeps, basal, bolus_rate, bolus_min,
-    announce_u_per_g, ev_ptr, ev_minute, ev_grams, ev_cursor, sensor_period, cgm, cgm_lo,
-    cgm_hi, obs_cgm_mean, obs_announced, record, rec_gp, rec_gs, rec_cgm, rec_cho, rec_ins,
-    record_states, rec_x, stats, err``.
 
     Arrays are per participant (first axis N). ``rec_*`` are (N, T+1) arrays indexed by
     absolute minute, written only when ``record`` is true (pass 1x1 arrays otherwise);
     ``rec_x`` (N, T+1, n_states) likewise when ``record_states`` is true. ``err`` (N, 2)
-    receives (minute, state index) of the first non-finite state. Results do not depend on
-    whether the serial or the threaded variant runs (each participant is independent).
+    receives (minute, state index) of the first non-finite state.
+
+    Runs without the GIL, so the engine runs chunks of participants on several threads;
+    participants are independent, so results do not depend on the chunking.
     """
-    n = args[0].shape[0]
-    if n >= PARALLEL_MIN_PARTICIPANTS and nb.get_num_threads() > 1:
-        advance_parallel(*args)
-    else:
-        advance_serial(*args)
+    _advance_range(
+        0, x.shape[0], x, p, meal, t0, n_min, substeps,
+        basal, bolus_rate, bolus_min, announce_u_per_g,
+        ev_ptr, ev_minute, ev_grams, ev_cursor,
+        sensor_period, cgm, cgm_lo, cgm_hi,
+        obs_cgm_mean, obs_announced,
+        record, rec_gp, rec_gs, rec_cgm, rec_cho, rec_ins,
+        record_states, rec_x,
+        stats, err,
+    )  # fmt: skip
