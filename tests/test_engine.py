@@ -155,3 +155,19 @@ def test_progress_reaches_total():
              progress=lambda done, total: seen.append((done, total)))
     assert seen[-1] == (144, 144)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+@pytest.mark.slow
+def test_year_long_run_keeps_memory_linear_in_n():
+    """A year of 60 participants without history: O(N) state, finite, plausible glucose."""
+    import resource
+
+    table = load_cohort().iloc[np.arange(60) % 30]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    r = simulate(table, 365, MEALS, BasalBolus(), record=False)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 200  # a year of per-minute history would be ~1,260 MB
+    s = r.summary()
+    assert np.isfinite(r.final_state).all()
+    assert (s.mean_glucose_mg_dl.between(40, 300)).all()  # child#004 averages ~65 mg/dL
+    assert (s.min_glucose_mg_dl > 0).all()
