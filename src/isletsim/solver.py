@@ -102,9 +102,9 @@ def _rk4(x, p, u, h, k1, k2, k3, k4, xt):
         x[j] = x[j] + h / 6.0 * (k1[j] + 2.0 * k2[j] + 2.0 * k3[j] + k4[j])
 
 
-@nb.njit(cache=True)
-def _advance_range(
-    lo, hi, x, p, meal, t0, n_min, substeps,
+@nb.njit(cache=True, nogil=True)
+def advance(
+    x, p, meal, t0, n_min, substeps,
     basal, bolus_rate, bolus_min, announce_u_per_g,
     ev_ptr, ev_minute, ev_grams, ev_cursor,
     sensor_period, cgm, cgm_lo, cgm_hi,
@@ -113,7 +113,16 @@ def _advance_range(
     record_states, rec_x,
     stats, err,
 ):  # fmt: skip
-    """Advance participants ``lo .. hi-1`` (see :func:`advance`)."""
+    """Advance all participants from minute ``t0`` by ``n_min`` minutes (in place).
+
+    Arrays are per participant (first axis N). ``rec_*`` are (N, T+1) arrays indexed by
+    absolute minute, written only when ``record`` is true (pass 1x1 arrays otherwise);
+    ``rec_x`` (N, T+1, n_states) likewise when ``record_states`` is true. ``err`` (N, 2)
+    receives (minute, state index) of the first non-finite state.
+
+    Runs without the GIL, so the engine runs chunks of participants on several threads;
+    participants are independent, so results do not depend on the chunking.
+    """
     h = 1.0 / substeps
     k1 = np.empty(N_STATES)
     k2 = np.empty(N_STATES)
@@ -121,7 +130,7 @@ def _advance_range(
     k4 = np.empty(N_STATES)
     xt = np.empty(N_STATES)
     u = np.empty(N_INPUTS)
-    for i in range(lo, hi):
+    for i in range(x.shape[0]):
         if err[i, 0] >= 0:
             continue
         xi = x[i]
@@ -199,36 +208,3 @@ def _advance_range(
         ev_cursor[i] = cur
         obs_cgm_mean[i] = cgm_sum / n_min
         obs_announced[i] = announced_sum
-
-
-@nb.njit(cache=True, nogil=True)
-def advance(
-    x, p, meal, t0, n_min, substeps,
-    basal, bolus_rate, bolus_min, announce_u_per_g,
-    ev_ptr, ev_minute, ev_grams, ev_cursor,
-    sensor_period, cgm, cgm_lo, cgm_hi,
-    obs_cgm_mean, obs_announced,
-    record, rec_gp, rec_gs, rec_cgm, rec_cho, rec_ins,
-    record_states, rec_x,
-    stats, err,
-):  # fmt: skip
-    """Advance all participants from minute ``t0`` by ``n_min`` minutes (in place).
-
-    Arrays are per participant (first axis N). ``rec_*`` are (N, T+1) arrays indexed by
-    absolute minute, written only when ``record`` is true (pass 1x1 arrays otherwise);
-    ``rec_x`` (N, T+1, n_states) likewise when ``record_states`` is true. ``err`` (N, 2)
-    receives (minute, state index) of the first non-finite state.
-
-    Runs without the GIL, so the engine runs chunks of participants on several threads;
-    participants are independent, so results do not depend on the chunking.
-    """
-    _advance_range(
-        0, x.shape[0], x, p, meal, t0, n_min, substeps,
-        basal, bolus_rate, bolus_min, announce_u_per_g,
-        ev_ptr, ev_minute, ev_grams, ev_cursor,
-        sensor_period, cgm, cgm_lo, cgm_hi,
-        obs_cgm_mean, obs_announced,
-        record, rec_gp, rec_gs, rec_cgm, rec_cho, rec_ins,
-        record_states, rec_x,
-        stats, err,
-    )  # fmt: skip
