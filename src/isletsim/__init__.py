@@ -2,8 +2,30 @@
 
 from __future__ import annotations
 
+from isletsim import metrics
+from isletsim.engine import SimulationResult, simulate
 from isletsim.glucose_table import GlucoseTable
+from isletsim.io import read_cgm
+from isletsim.meals import DailyMeals, MealEvents
+from isletsim.params import load_cohort, patient_names
+from isletsim.sensors import CGM
+from isletsim.therapy import BasalBolus, OpenLoop, Pump
 
 __version__ = "0.1.0"
 
-__all__ = ["GlucoseTable", "__version__"]
+__all__ = [
+    "CGM",
+    "BasalBolus",
+    "DailyMeals",
+    "GlucoseTable",
+    "MealEvents",
+    "OpenLoop",
+    "Pump",
+    "SimulationResult",
+    "__version__",
+    "load_cohort",
+    "metrics",
+    "patient_names",
+    "read_cgm",
+    "simulate",
+]
