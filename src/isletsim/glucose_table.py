@@ -8,7 +8,9 @@ column     dtype                    meaning
 id         string                   participant identifier
 time       datetime64[ns, UTC]      reading time, UTC
 glucose    float64                  glucose in mg/dL (always mg/dL internally)
-source_row Int64 (nullable)         0-based row of the input it came from (<NA> if none)
+source_row Int64 (nullable)         row of the input it came from: 1-based line for CSV
+                                    files, 0-based record index for JSON, 0-based row
+                                    position for frames (<NA> if none)
 flag       string                   "" for a plain reading, or why the value is special:
                                     "low" (device said Low, stored at the device floor),
                                     "high" (device said High, stored at the device ceiling)
