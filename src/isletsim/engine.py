@@ -32,13 +32,7 @@ from isletsim.therapy.base import Observation, Therapy
 MINUTES_PER_DAY = 1440
 
 #: Columns of the per-minute table (:meth:`SimulationResult.to_frame`).
-TRACE_COLUMNS: tuple[str, ...] = (
-    "glucose_plasma_mg_dl",
-    "glucose_sc_mg_dl",
-    "cgm_mg_dl",
-    "carbs_g",
-    "insulin_u",
-)
+TRACE_COLUMNS: tuple[str, ...] = solver.TRACE
 
 
 class NonFiniteStateError(FloatingPointError):
@@ -141,6 +135,7 @@ def simulate(
     therapy: Therapy | None = None,
     *,
     sensor: CGM | None = None,
+    graft_fraction: np.ndarray | Callable[[float], np.ndarray] | None = None,
     record: bool = True,
     record_states: bool = False,
     substeps: int = 1,
@@ -163,8 +158,13 @@ def simulate(
         Policy (default :class:`~isletsim.therapy.BasalBolus`).
     sensor
         CGM (default: simglucose's Dexcom without noise).
+    graft_fraction
+        Functional beta-cell mass of an islet graft as a fraction of a normal pancreas
+        (``phi``), per participant: an array (constant) or a function of the day (float,
+        days since the start) returning an array; evaluated at every control step. ``None``
+        (default) means no endogenous secretion: the S2008 type 1 diabetes model exactly.
     record
-        Keep per-minute history (memory 5 x 8 bytes per participant-minute).
+        Keep per-minute history (memory 7 x 8 bytes per participant-minute).
     record_states
         Also keep the full state vector every minute (``SimulationResult.states``, memory
         n_states x 8 bytes per participant-minute; for validation and debugging).
@@ -217,11 +217,14 @@ def simulate(
             done[k] = t
             progress(min(done), total)
 
+    phi_of_day = _graft_fraction_function(graft_fraction, n)
+
     def run(k: int) -> _Chunk:
         a, b = chunks[k]
         return _simulate_chunk(
             table.iloc[a:b], events.slice(a, b), therapy, sensor, total, record,
             record_states, substeps, lambda t: report(k, t),
+            lambda day: phi_of_day(day)[a:b],
         )  # fmt: skip
 
     if len(chunks) == 1:
@@ -247,6 +250,26 @@ def simulate(
     )
 
 
+def _graft_fraction_function(
+    graft_fraction: np.ndarray | Callable[[float], np.ndarray] | None, n: int
+) -> Callable[[float], np.ndarray]:
+    """Normalise ``graft_fraction`` to a function day -> (n,) array of phi >= 0."""
+
+    def checked(phi: object) -> np.ndarray:
+        arr = np.ascontiguousarray(np.broadcast_to(np.asarray(phi, dtype=np.float64), (n,)))
+        if not np.all(np.isfinite(arr)) or (arr < 0).any():
+            raise ValueError("graft_fraction must be finite and >= 0 for every participant")
+        return arr
+
+    if graft_fraction is None:
+        zeros = np.zeros(n)
+        return lambda day: zeros
+    if callable(graft_fraction):
+        return lambda day: checked(graft_fraction(day))
+    constant = checked(graft_fraction)
+    return lambda day: constant
+
+
 #: Fewest participants worth a thread of their own.
 MIN_CHUNK = 256
 
@@ -270,6 +293,7 @@ def _simulate_chunk(
     record_states: bool,
     substeps: int,
     progress: Callable[[int], None],
+    phi_of_day: Callable[[float], np.ndarray],
 ) -> _Chunk:
     """The time loop for one chunk of participants (runs on its own thread)."""
     n = len(table)
@@ -279,15 +303,14 @@ def _simulate_chunk(
     bound = therapy.bind(table)
     period = int(bound.control_period_min)
 
-    vg = p[:, model.P_VG]
-    cgm = np.clip(x[:, model.GS] / vg, sensor.low_mg_dl, sensor.high_mg_dl)
+
+    cgm = np.clip(x[:, model.GS] * p[:, model.P_INV_VG], sensor.low_mg_dl, sensor.high_mg_dl)
     obs_cgm = cgm.copy()
     obs_announced = np.zeros(n)
     ev_cursor = events.ptr[:-1].copy()
     stats = solver.new_stats(n)
     err = np.full((n, 2), -1, dtype=np.int64)
-    dummy = np.zeros((1, 1))
-    trace = {c: np.zeros((n, total + 1)) if record else dummy for c in TRACE_COLUMNS}
+    rec = np.zeros((n, total + 1, len(TRACE_COLUMNS)) if record else (1, 1, 1))
     states = np.zeros((n, total + 1, model.N_STATES)) if record_states else np.zeros((1, 1, 1))
 
     t = 0
@@ -300,12 +323,11 @@ def _simulate_chunk(
             np.ascontiguousarray(action.bolus_u_per_min, dtype=np.float64),
             np.ascontiguousarray(action.bolus_minutes, dtype=np.int64),
             np.ascontiguousarray(action.meal_bolus_u_per_g, dtype=np.float64),
+            phi_of_day(t / MINUTES_PER_DAY),
             events.ptr, events.minute, events.grams, ev_cursor,
             sensor.sample_period_min, cgm, sensor.low_mg_dl, sensor.high_mg_dl,
             obs_cgm, obs_announced,
-            record, trace["glucose_plasma_mg_dl"], trace["glucose_sc_mg_dl"],
-            trace["cgm_mg_dl"], trace["carbs_g"], trace["insulin_u"],
-            record_states, states,
+            record, rec, record_states, states,
             stats, err,
         )  # fmt: skip
         if (err[:, 0] >= 0).any():
@@ -314,10 +336,10 @@ def _simulate_chunk(
         t += step
         progress(t)
 
+    trace = {}
     if record:
-        trace["glucose_plasma_mg_dl"][:, total] = x[:, model.GP] / vg
-        trace["glucose_sc_mg_dl"][:, total] = x[:, model.GS] / vg
-        trace["cgm_mg_dl"][:, total] = cgm
+        solver.record_all(rec, total, x, p, cgm)
+        trace = {c: rec[:, :, k] for k, c in enumerate(TRACE_COLUMNS)}
     if record_states:
         states[:, total] = x
-    return _Chunk(x, stats, trace if record else {}, states if record_states else None, None)
+    return _Chunk(x, stats, trace, states if record_states else None, None)

@@ -38,11 +38,16 @@ from isletsim.meals import (
     M_PLANNED,
 )
 from isletsim.model.uva_padova import (
+    CPC,
     GP,
     GS,
+    IP,
     N_INPUTS,
     N_STATES,
-    P_VG,
+    P_BW,
+    P_CP_VD,
+    P_INV_VG,
+    P_INV_VI,
     QSTO1,
     QSTO2,
     prepare_inputs,
@@ -85,6 +90,43 @@ def _accumulate(stats: np.ndarray, i: int, g: float) -> None:
         stats[i, S_MAX] = g
 
 
+#: Columns of the per-minute record (:func:`record_row`).
+TRACE: tuple[str, ...] = (
+    "glucose_plasma_mg_dl",  # Gp / Vg
+    "glucose_sc_mg_dl",  # Gs / Vg (what simglucose calls BG)
+    "cgm_mg_dl",  # held CGM value
+    "carbs_g",  # eaten during [m, m+1)
+    "insulin_u",  # s.c. insulin delivered during [m, m+1)
+    "insulin_plasma_pmol_l",  # Ip / Vi
+    "cpeptide_pmol_l",  # central C-peptide amount * BW / Vd
+)
+R_GP, R_GS, R_CGM, R_CHO, R_INS, R_IPL, R_CP = range(len(TRACE))
+
+
+@nb.njit(cache=True, inline="always")
+def _record(rec, i, t, xi, pi, cgm, cho, ins):
+    record_row(rec[i, t], xi, pi, cgm, cho, ins)
+
+
+@nb.njit(cache=True)
+def record_row(row, xi, pi, cgm, cho, ins):
+    """Fill one per-minute record (columns :data:`TRACE`) from a state vector."""
+    row[R_GP] = xi[GP] * pi[P_INV_VG]
+    row[R_GS] = xi[GS] * pi[P_INV_VG]
+    row[R_CGM] = cgm
+    row[R_CHO] = cho
+    row[R_INS] = ins
+    row[R_IPL] = xi[IP] * pi[P_INV_VI]
+    row[R_CP] = xi[CPC] * pi[P_BW] / pi[P_CP_VD]
+
+
+@nb.njit(cache=True)
+def record_all(rec, t, x, p, cgm):
+    """Record minute ``t`` of every participant with no inputs (the last minute of a run)."""
+    for i in range(x.shape[0]):
+        record_row(rec[i, t], x[i], p[i], cgm[i], 0.0, 0.0)
+
+
 @nb.njit(cache=True, inline="always")
 def _rk4(x, p, u, h, k1, k2, k3, k4, xt):
     n = x.shape[0]
@@ -105,18 +147,18 @@ def _rk4(x, p, u, h, k1, k2, k3, k4, xt):
 @nb.njit(cache=True, nogil=True)
 def advance(
     x, p, meal, t0, n_min, substeps,
-    basal, bolus_rate, bolus_min, announce_u_per_g,
+    basal, bolus_rate, bolus_min, announce_u_per_g, phi,
     ev_ptr, ev_minute, ev_grams, ev_cursor,
     sensor_period, cgm, cgm_lo, cgm_hi,
     obs_cgm_mean, obs_announced,
-    record, rec_gp, rec_gs, rec_cgm, rec_cho, rec_ins,
-    record_states, rec_x,
+    record, rec, record_states, rec_x,
     stats, err,
 ):  # fmt: skip
     """Advance all participants from minute ``t0`` by ``n_min`` minutes (in place).
 
-    Arrays are per participant (first axis N). ``rec_*`` are (N, T+1) arrays indexed by
-    absolute minute, written only when ``record`` is true (pass 1x1 arrays otherwise);
+    Arrays are per participant (first axis N). ``phi`` is the functional graft fraction
+    over the call (0: no endogenous secretion). ``rec`` is (N, T+1, len(TRACE)) indexed by
+    absolute minute, written only when ``record`` is true (pass a 1x1x1 array otherwise);
     ``rec_x`` (N, T+1, n_states) likewise when ``record_states`` is true. ``err`` (N, 2)
     receives (minute, state index) of the first non-finite state.
 
@@ -135,7 +177,6 @@ def advance(
             continue
         xi = x[i]
         pi = p[i]
-        vg = pi[P_VG]
         cgm_sum = 0.0
         announced_sum = 0.0
         cur = ev_cursor[i]
@@ -173,16 +214,12 @@ def advance(
             if announced > 0.0:
                 ins += announced * announce_u_per_g[i]
             if record:
-                rec_gp[i, t] = xi[GP] / vg
-                rec_gs[i, t] = xi[GS] / vg
-                rec_cgm[i, t] = cgm[i]
-                rec_cho[i, t] = to_eat
-                rec_ins[i, t] = ins
+                _record(rec, i, t, xi, pi, cgm[i], to_eat, ins)
             if record_states:
                 for j in range(N_STATES):
                     rec_x[i, t, j] = xi[j]
             # --- integrate one minute
-            prepare_inputs(pi, to_eat, ins, dbar, u)
+            prepare_inputs(pi, to_eat, ins, dbar, phi[i], u)
             for _ in range(substeps):
                 _rk4(xi, pi, u, h, k1, k2, k3, k4, xt)
             bad = -1
@@ -195,7 +232,7 @@ def advance(
                 err[i, 1] = bad
                 break
             # --- sensor at the new minute
-            gs = xi[GS] / vg
+            gs = xi[GS] * pi[P_INV_VG]
             if (t + 1) % sensor_period == 0:
                 c = gs
                 if c < cgm_lo:

@@ -19,7 +19,9 @@ def test_basal_state_is_an_equilibrium(pars):
     p, x = pars
     for i in range(p.shape[0]):
         basal = p[i, m.P_U2SS] * p[i, m.P_BW] / 6000.0
-        assert np.abs(m.rhs_numpy(x[i], p[i], 0.0, basal, 0.0)).max() < 1e-8
+        dx = m.rhs_numpy(x[i], p[i], 0.0, basal, 0.0)
+        assert np.abs(dx[: m.N_S2008_STATES]).max() < 1e-8
+        assert dx[m.IPO] == dx[m.CPC] == dx[m.CPP] == 0.0  # no graft: no secretion
 
 
 def test_gastric_emptying_limits():

@@ -31,7 +31,7 @@ def validate_command(
     else:
         table = Table(title=f"validation suite {suite!r}")
         for col in ("check", "reference", "value", "tolerance", "units", "result"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")
         for c in checks:
             ref = f"{c.reference:.4g}" if isinstance(c.reference, float) else str(c.reference)
             table.add_row(

@@ -7,8 +7,7 @@ in the form implemented by the reference open implementation, PyPI ``simglucose`
 
 * ``Gs`` (subcutaneous glucose) is kept on the ``Gp`` mass scale; what simglucose calls "BG"
   is ``Gs / Vg``.
-* ``Km`` is fixed at ``Km0``; ``m3`` at ``m30``; no portal insulin, no glucagon (room is kept:
-  see :data:`STATES` and :func:`rhs`).
+* ``Km`` is fixed at ``Km0``; ``m3`` at ``m30`` unless a graft secretes; no glucagon.
 * ``EGP`` is floored at 0; renal excretion above ``ke2``.
 * Non-negativity: simglucose multiplies the derivative of ``Gp, Gt, Ip, Il, Isc1, Isc2, Gs``
   by ``(x >= 0)``, which freezes a state forever once integration overshoots below 0
@@ -21,9 +20,13 @@ vectorises it over participants. Parameters are a flat float64 vector ordered as
 :data:`PARAMS` + :data:`DERIVED_PARAMS` (built by :func:`parameter_matrix`); inputs held over a
 minute are a small vector ordered as :data:`INPUTS` (built by :func:`prepare_inputs`).
 
-Later sub-models (portal insulin secretion, C-peptide, glucagon) append states to
-:data:`STATES` and parameters to :data:`PARAMS` and add their terms in :func:`rhs`; the solver
-and engine are generic in the number of states.
+Endogenous secretion of an islet graft (Dalla Man 2007 beta-cell model: static and dynamic
+secretion into the portal vein, hepatic extraction that falls with secretion, the portal term
+``-kp4 * Ipo`` in EGP) scaled by the graft's functional fraction ``phi`` (an input, see
+:data:`INPUTS`), and co-secreted C-peptide with Van Cauter (1992) two-compartment kinetics,
+are extra states appended after the 13 S2008 states. With ``phi = 0`` they stay at zero and
+the model is exactly S2008 (checked by ``isletsim validate --suite model``). Later sub-models
+(glucagon) append states and parameters the same way; the solver and engine are generic.
 """
 
 from __future__ import annotations
@@ -50,14 +53,25 @@ STATES: tuple[str, ...] = (
     "Isc1",  # subcutaneous insulin 1, pmol/kg
     "Isc2",  # subcutaneous insulin 2, pmol/kg
     "Gs",  # subcutaneous glucose, mg/kg (Gp scale)
+    # --- endogenous secretion of a graft (Dalla Man 2007); zero without a graft
+    "Ipo",  # portal insulin, pmol/kg
+    "Y",  # static (provision) secretion, pmol/kg/min
+    "CPc",  # C-peptide, central compartment, pmol/kg (Van Cauter 1992)
+    "CPp",  # C-peptide, peripheral compartment, pmol/kg
 )
 STATE_UNITS: dict[str, str] = {
     "Qsto1": "mg", "Qsto2": "mg", "Qgut": "mg", "Gp": "mg/kg", "Gt": "mg/kg",
     "Ip": "pmol/kg", "X": "pmol/L", "I1": "pmol/L", "Id": "pmol/L", "Il": "pmol/kg",
     "Isc1": "pmol/kg", "Isc2": "pmol/kg", "Gs": "mg/kg",
+    "Ipo": "pmol/kg", "Y": "pmol/kg/min", "CPc": "pmol/kg", "CPp": "pmol/kg",
 }  # fmt: skip
 N_STATES = len(STATES)
-QSTO1, QSTO2, QGUT, GP, GT, IP, XX, I1, ID, IL, ISC1, ISC2, GS = range(N_STATES)
+(
+    QSTO1, QSTO2, QGUT, GP, GT, IP, XX, I1, ID, IL, ISC1, ISC2, GS,
+    IPO, YS, CPC, CPP,
+) = range(N_STATES)  # fmt: skip
+#: The S2008 states, which the simglucose parameter file initialises.
+N_S2008_STATES = 13
 
 #: Parameter names, in the order of the flat parameter vector.
 PARAMS: tuple[str, ...] = (
@@ -67,17 +81,25 @@ PARAMS: tuple[str, ...] = (
     "m1", "m2", "m4", "m30", "Vi", "ka1", "ka2", "kd",
     "p2u", "Ib", "ki", "ksc", "Vg", "u2ss",
 )  # fmt: skip
-#: Parameters derived from :data:`PARAMS` and appended to the parameter vector (saves
-#: divisions in the right-hand side).
-DERIVED_PARAMS: tuple[str, ...] = ("f_kabs_over_BW", "inv_Vi")
-N_PARAMS = len(PARAMS) + len(DERIVED_PARAMS)
+#: Secretion and C-peptide parameters (defaults from ``params/secretion``; a patient table may
+#: carry its own columns of these names to override them per participant).
+SECRETION_PARAMS: tuple[str, ...] = (
+    "HEb", "sec_K", "sec_alpha", "sec_beta", "sec_gamma", "sec_Sb", "sec_h", "sec_m5",
+    "sec_kp4", "sec_HE_max", "cp_k10", "cp_k12", "cp_k21", "cp_vd_l",
+)  # fmt: skip
+#: Parameters derived from the above and appended to the parameter vector (saves divisions
+#: in the right-hand side).
+DERIVED_PARAMS: tuple[str, ...] = ("f_kabs_over_BW", "inv_Vi", "inv_Vg", "m3_at_HEb")
+N_PARAMS = len(PARAMS) + len(SECRETION_PARAMS) + len(DERIVED_PARAMS)
 (
     P_BW, P_KABS, P_KMAX, P_KMIN, P_B, P_D, P_F,
     P_KP1, P_KP2, P_KP3, P_FSNC, P_VM0, P_VMX, P_KM0,
     P_K1, P_K2, P_KE1, P_KE2,
     P_M1, P_M2, P_M4, P_M30, P_VI, P_KA1, P_KA2, P_KD,
     P_P2U, P_IB, P_KI, P_KSC, P_VG, P_U2SS,
-    P_F_KABS_BW, P_INV_VI,
+    P_HEB, P_SK, P_SALPHA, P_SBETA, P_SGAMMA, P_SSB, P_SH, P_SM5, P_KP4, P_HEMAX,
+    P_CP_K10, P_CP_K12, P_CP_K21, P_CP_VD,
+    P_F_KABS_BW, P_INV_VI, P_INV_VG, P_M3_HEB,
 ) = range(N_PARAMS)  # fmt: skip
 
 #: Per-minute inputs (held constant over a minute), built by :func:`prepare_inputs`.
@@ -86,37 +108,84 @@ INPUTS: tuple[str, ...] = (
     "insulin_pmol_kg_min",  # s.c. insulin infusion IIR/BW, pmol/kg/min
     "ge_alpha", "ge_beta", "ge_b_dbar", "ge_d_dbar",  # gastric-emptying shape for this Dbar
     "ge_has_meal",  # 1 when a meal size is remembered (Dbar > 0), else kempt = kmax
+    "graft_fraction",  # functional beta-cell mass / normal pancreas (phi), 0 without graft
 )  # fmt: skip
 N_INPUTS = len(INPUTS)
-U_MEAL, U_INS, U_ALPHA, U_BETA, U_BDBAR, U_DDBAR, U_HASMEAL = range(N_INPUTS)
+U_MEAL, U_INS, U_ALPHA, U_BETA, U_BDBAR, U_DDBAR, U_HASMEAL, U_PHI = range(N_INPUTS)
 
-#: Columns of the simglucose parameter file holding the initial state, in state order.
-INITIAL_STATE_COLUMNS: tuple[str, ...] = tuple(f"x0_{i:2d}" for i in range(1, N_STATES + 1))
+#: Columns of the simglucose parameter file holding the initial state of the S2008 states.
+INITIAL_STATE_COLUMNS: tuple[str, ...] = tuple(
+    f"x0_{i:2d}" for i in range(1, N_S2008_STATES + 1)
+)
 
 PMOL_PER_U = 6000.0  # 1 U insulin = 6000 pmol (simglucose ``t1dpatient.py``)
 MG_PER_G = 1000.0
 
 
 def parameter_matrix(patients: pd.DataFrame) -> np.ndarray:
-    """Flat parameter matrix, one row per participant, columns ordered as :data:`PARAMS`."""
+    """Flat parameter matrix, one row per participant.
+
+    Columns are ordered as :data:`PARAMS` + :data:`SECRETION_PARAMS` + :data:`DERIVED_PARAMS`.
+    :data:`PARAMS` must be columns of ``patients``; secretion and C-peptide parameters are
+    taken from ``patients`` where present, else from :func:`secretion_defaults`.
+    """
     missing = [c for c in PARAMS if c not in patients.columns]
     if missing:
         raise KeyError(f"patient parameter table lacks column(s) {missing}")
     base = patients.loc[:, list(PARAMS)].to_numpy(dtype=np.float64)
+    sec = secretion_defaults(patients)
+    for col in SECRETION_PARAMS:
+        if col in patients.columns:
+            sec[col] = patients[col].to_numpy(dtype=np.float64)
+    secretion = np.column_stack([np.broadcast_to(sec[c], len(patients)) for c in SECRETION_PARAMS])
+    heb = secretion[:, 0]
     derived = np.column_stack([
         base[:, P_F] * base[:, P_KABS] / base[:, P_BW],
         1.0 / base[:, P_VI],
+        1.0 / base[:, P_VG],
+        heb * base[:, P_M1] / (1.0 - heb),
     ])  # fmt: skip
-    return np.ascontiguousarray(np.hstack([base, derived]))
+    return np.ascontiguousarray(np.hstack([base, secretion, derived]))
+
+
+def secretion_defaults(patients: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Default secretion (Dalla Man 2007) and C-peptide (Van Cauter 1992) parameters.
+
+    Secretion parameters come from ``params/secretion/dalla_man_2007.toml``; C-peptide
+    kinetics per participant from :func:`isletsim.model.cpeptide.van_cauter_kinetics` using
+    the table's age, body weight, sex and height (population defaults where absent).
+    """
+    from isletsim.params.secretion import kinetics_for_patients, load_secretion
+
+    n = len(patients)
+    sec = load_secretion()
+    out: dict[str, np.ndarray] = {
+        "HEb": np.full(n, 0.6),  # S2008 basal hepatic extraction (all 30 patients)
+        "sec_K": np.full(n, sec["K"]), "sec_alpha": np.full(n, sec["alpha"]),
+        "sec_beta": np.full(n, sec["beta"]), "sec_gamma": np.full(n, sec["gamma"]),
+        "sec_Sb": np.full(n, sec["Sb"]), "sec_h": np.full(n, sec["h"]),
+        "sec_m5": np.full(n, sec["m5"]), "sec_kp4": np.full(n, sec["kp4"]),
+        "sec_HE_max": np.full(n, sec["HE_max"]),
+    }  # fmt: skip
+    kin = kinetics_for_patients(patients)
+    out["cp_k10"], out["cp_k12"], out["cp_k21"], out["cp_vd_l"] = (
+        kin["k10"], kin["k12"], kin["k21"], kin["vd_l"],
+    )
+    return out
 
 
 def initial_state(patients: pd.DataFrame) -> np.ndarray:
-    """Initial (basal steady) state, one row per participant, columns ordered as :data:`STATES`."""
+    """Initial state, one row per participant, columns ordered as :data:`STATES`.
+
+    The S2008 states come from the parameter file (the T1D basal steady state); the graft
+    states (portal insulin, secretion, C-peptide) start at zero: no endogenous secretion.
+    """
     missing = [c for c in INITIAL_STATE_COLUMNS if c not in patients.columns]
     if missing:
         raise KeyError(f"patient parameter table lacks initial-state column(s) {missing}")
-    cols = list(INITIAL_STATE_COLUMNS)
-    return np.ascontiguousarray(patients.loc[:, cols].to_numpy(dtype=np.float64))
+    x = np.zeros((len(patients), N_STATES))
+    x[:, :N_S2008_STATES] = patients.loc[:, list(INITIAL_STATE_COLUMNS)].to_numpy(np.float64)
+    return x
 
 
 @nb.njit(cache=True, inline="always")
@@ -166,12 +235,14 @@ def fast_tanh(x: float) -> float:
 
 @nb.njit(cache=True)
 def prepare_inputs(p: np.ndarray, cho_g_min: float, insulin_u_min: float, dbar_mg: float,
-                   u: np.ndarray) -> None:
+                   phi: float, u: np.ndarray) -> None:
     """Per-minute inputs of one participant (see :data:`INPUTS`), written into ``u``.
 
     cho_g_min: carbohydrate eaten (g/min); insulin_u_min: s.c. insulin (U/min; 1 U = 6000
-    pmol); dbar_mg: meal-size memory of gastric emptying (mg, see :mod:`isletsim.meals`).
+    pmol); dbar_mg: meal-size memory of gastric emptying (mg, see :mod:`isletsim.meals`);
+    phi: functional graft fraction (0 = no endogenous secretion).
     """
+    u[U_PHI] = phi
     u[U_MEAL] = cho_g_min * MG_PER_G
     u[U_INS] = insulin_u_min * PMOL_PER_U / p[P_BW]
     if dbar_mg > 0.0:
@@ -213,8 +284,8 @@ def rhs(x: np.ndarray, p: np.ndarray, u: np.ndarray, dx: np.ndarray) -> None:
     dx[QGUT] = kempt * x[QSTO2] - p[P_KABS] * x[QGUT]
     ra = p[P_F_KABS_BW] * x[QGUT]  # f kabs Qgut / BW, mg/kg/min
 
-    # --- glucose subsystem (Dalla Man 2007; T1D: no portal insulin term)
-    egp = p[P_KP1] - p[P_KP2] * x[GP] - p[P_KP3] * x[ID]
+    # --- glucose subsystem (Dalla Man 2007; the portal term -kp4*Ipo is 0 without a graft)
+    egp = p[P_KP1] - p[P_KP2] * x[GP] - p[P_KP3] * x[ID] - p[P_KP4] * x[IPO]
     if egp < 0.0:
         egp = 0.0
     renal = p[P_KE1] * (x[GP] - p[P_KE2]) if x[GP] > p[P_KE2] else 0.0
@@ -234,7 +305,14 @@ def rhs(x: np.ndarray, p: np.ndarray, u: np.ndarray, dx: np.ndarray) -> None:
     dx[XX] = -p[P_P2U] * x[XX] + p[P_P2U] * (i_plasma - p[P_IB])
     dx[I1] = -p[P_KI] * (x[I1] - i_plasma)
     dx[ID] = -p[P_KI] * (x[ID] - x[I1])
-    dx[IL] = _gate(x[IL], -(p[P_M1] + p[P_M30]) * x[IL] + p[P_M2] * x[IP])
+    # liver: m3 = m30 without secretion; with a graft HE(S) = HEb - m5*S (Dalla Man 2007,
+    # anchored at the recipient's HEb), m3 = HE*m1/(1-HE); secretion S enters the liver.
+    s_liver = p[P_SGAMMA] * x[IPO]  # pmol/kg/min
+    m3 = p[P_M30]
+    if s_liver != 0.0:
+        he = min(max(p[P_HEB] - p[P_SM5] * s_liver, 0.0), p[P_HEMAX])
+        m3 = p[P_M30] + (he * p[P_M1] / (1.0 - he) - p[P_M3_HEB])
+    dx[IL] = _gate(x[IL], -(m3 + p[P_M1]) * x[IL] + p[P_M2] * x[IP] + s_liver)
 
     # --- subcutaneous insulin
     dx[ISC1] = _gate(x[ISC1], u[U_INS] - (p[P_KA1] + p[P_KD]) * x[ISC1])
@@ -243,13 +321,31 @@ def rhs(x: np.ndarray, p: np.ndarray, u: np.ndarray, dx: np.ndarray) -> None:
     # --- subcutaneous glucose (on the Gp scale, as simglucose)
     dx[GS] = _gate(x[GS], -p[P_KSC] * x[GS] + p[P_KSC] * x[GP])
 
+    # --- endogenous secretion of a graft (Dalla Man 2007), scaled by the functional
+    # fraction phi; dG/dt from the Gp right-hand side, as sbmlutils evaluates it.
+    g = x[GP] * p[P_INV_VG]
+    drive = p[P_SBETA] * (g - p[P_SH])
+    if drive >= -p[P_SSB]:
+        dx[YS] = -p[P_SALPHA] * (x[YS] - drive)
+    else:
+        dx[YS] = -p[P_SALPHA] * x[YS] - p[P_SALPHA] * p[P_SSB]
+    dgdt = dx[GP] * p[P_INV_VG]
+    spo = x[YS] + p[P_SSB]
+    if dgdt > 0.0:
+        spo += p[P_SK] * dgdt
+    spo = u[U_PHI] * max(spo, 0.0)  # pmol/kg/min into the portal vein
+    dx[IPO] = _gate(x[IPO], -p[P_SGAMMA] * x[IPO] + spo)
+    # --- C-peptide, co-secreted equimolar, no hepatic extraction (Van Cauter 1992)
+    dx[CPC] = spo - (p[P_CP_K10] + p[P_CP_K12]) * x[CPC] + p[P_CP_K21] * x[CPP]
+    dx[CPP] = p[P_CP_K12] * x[CPC] - p[P_CP_K21] * x[CPP]
+
 
 def rhs_numpy(x: np.ndarray, p: np.ndarray, cho_g_min: float, insulin_u_min: float,
-              dbar_mg: float) -> np.ndarray:
+              dbar_mg: float, phi: float = 0.0) -> np.ndarray:
     """Convenience wrapper returning dx/dt for one participant (for tests and scipy)."""
     p = np.asarray(p, dtype=np.float64)
     u = np.empty(N_INPUTS)
-    prepare_inputs(p, float(cho_g_min), float(insulin_u_min), float(dbar_mg), u)
+    prepare_inputs(p, float(cho_g_min), float(insulin_u_min), float(dbar_mg), float(phi), u)
     dx = np.empty(N_STATES)
     rhs(np.asarray(x, dtype=np.float64), p, u, dx)
     return dx

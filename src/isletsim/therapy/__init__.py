@@ -2,15 +2,17 @@
 
 from isletsim.therapy.basal_bolus import BasalBolus
 from isletsim.therapy.base import InsulinAction, Observation, Therapy
+from isletsim.therapy.no_insulin import NoInsulin
 from isletsim.therapy.open_loop import OpenLoop
 from isletsim.therapy.pump import Pump
 
-THERAPIES = {"open-loop": OpenLoop, "basal-bolus": BasalBolus}
+THERAPIES = {"open-loop": OpenLoop, "basal-bolus": BasalBolus, "none": NoInsulin}
 
 __all__ = [
     "THERAPIES",
     "BasalBolus",
     "InsulinAction",
+    "NoInsulin",
     "Observation",
     "OpenLoop",
     "Pump",
