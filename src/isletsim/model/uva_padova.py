@@ -177,14 +177,20 @@ def secretion_defaults(patients: pd.DataFrame) -> dict[str, np.ndarray]:
 def initial_state(patients: pd.DataFrame) -> np.ndarray:
     """Initial state, one row per participant, columns ordered as :data:`STATES`.
 
-    The S2008 states come from the parameter file (the T1D basal steady state); the graft
-    states (portal insulin, secretion, C-peptide) start at zero: no endogenous secretion.
+    The S2008 states come from the parameter file (the T1D basal steady state). Later states
+    (portal insulin, secretion, C-peptide, ...) start at zero (no endogenous secretion) unless
+    the table has a column ``x0_<state>`` for them (e.g. ``x0_Ipo`` for a healthy subject
+    at its basal state).
     """
     missing = [c for c in INITIAL_STATE_COLUMNS if c not in patients.columns]
     if missing:
         raise KeyError(f"patient parameter table lacks initial-state column(s) {missing}")
     x = np.zeros((len(patients), N_STATES))
     x[:, :N_S2008_STATES] = patients.loc[:, list(INITIAL_STATE_COLUMNS)].to_numpy(np.float64)
+    for j in range(N_S2008_STATES, N_STATES):
+        col = f"x0_{STATES[j]}"
+        if col in patients.columns:
+            x[:, j] = patients[col].to_numpy(np.float64)
     return x
 
 
