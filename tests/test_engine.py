@@ -171,3 +171,11 @@ def test_year_long_run_keeps_memory_linear_in_n():
     assert np.isfinite(r.final_state).all()
     assert (s.mean_glucose_mg_dl.between(40, 300)).all()  # child#004 averages ~65 mg/dL
     assert (s.min_glucose_mg_dl > 0).all()
+
+
+def test_plot(run, tmp_path):
+    fig = run.plot(["adult#001"])
+    fig.savefig(tmp_path / "g.png")
+    assert (tmp_path / "g.png").stat().st_size > 1000
+    with pytest.raises(ValueError, match="unknown participant"):
+        run.plot(["adult#099"])

@@ -100,6 +100,35 @@ class SimulationResult:
             data[col] = self.trace[col].reshape(-1)
         return pd.DataFrame(data)
 
+    def plot(self, participants: Sequence[str] | None = None, *, column: str = "glucose_sc_mg_dl"):
+        """Glucose (or another trace column) against time, with the 70-180 mg/dL band.
+
+        Returns a matplotlib Figure (Agg canvas; no display needed). Needs ``record=True``.
+        """
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        if not self.trace:
+            raise ValueError("no per-minute history: run simulate(..., record=True)")
+        if column not in self.trace:
+            raise ValueError(f"unknown column {column!r}; choose one of {list(self.trace)}")
+        names = list(self.participants if participants is None else participants)
+        unknown = [p for p in names if p not in self.participants]
+        if unknown:
+            raise ValueError(f"unknown participant(s) {unknown}; have {self.participants}")
+        fig = Figure(figsize=(9, 3.5), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        hours = np.arange(self.trace[column].shape[1]) / 60.0
+        if column.startswith("glucose") or column.startswith("cgm"):
+            ax.axhspan(70, 180, color="tab:green", alpha=0.08, label="70-180 mg/dL")
+        for name in names:
+            ax.plot(hours, self.trace[column][self.participants.index(name)], lw=1, label=name)
+        ax.set_xlabel("hours")
+        ax.set_ylabel(column)
+        ax.legend(loc="upper right", fontsize="small", ncols=2)
+        return fig
+
     def to_parquet(self, path: str) -> None:
         """Write the per-minute table to Parquet (pyarrow, zstd)."""
         import pyarrow as pa
