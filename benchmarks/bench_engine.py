@@ -47,9 +47,9 @@ START, END = "<!-- engine:start -->", "<!-- engine:end -->"
 
 # Floating-point operations of one RK4 step, counted from isletsim.model.uva_padova.rhs:
 # gut 2 x fast_tanh (13 mul/add + 1 div each) + 14, glucose 24 (1 div), insulin 25,
-# s.c. insulin and sensor 11, graft secretion and C-peptide 25, gates and compares not
-# counted -> ~127 per rhs call; 4 calls + stage updates 3 x 2 + final 6 per state.
-RHS_FLOPS = 127
+# s.c. insulin and sensor 11, graft secretion and C-peptide 25, glucagon 17, gates and
+# compares not counted -> ~144 per rhs call; 4 calls + stage updates 3 x 2 + final 6 per state.
+RHS_FLOPS = 144
 FLOPS_PER_STEP = 4 * RHS_FLOPS + 12 * N_STATES
 
 SIMGLUCOSE_SCRIPT = textwrap.dedent(
@@ -277,8 +277,8 @@ def write_docs(out: dict) -> None:
         "day). Tried and not kept: 8-participant SIMD lanes in numba (LLVM did not "
         "vectorise the lane loop; +15 % at best) and numba `prange` over participants "
         "(OpenMP start-up at each of the 480 control steps per day cost more than it gained "
-        "on a loaded 2-core machine). The model has 17 states (13 S2008 + portal insulin, "
-        "secretion and two C-peptide compartments).",
+        "on a loaded 2-core machine). The model has 22 states (13 S2008 + portal insulin, "
+        "secretion, two C-peptide compartments and five glucagon states).",
         END,
     ]
     section = "\n".join(lines)

@@ -7,9 +7,10 @@ from isletsim.engine import SimulationResult, simulate
 from isletsim.glucose_table import GlucoseTable
 from isletsim.io import read_cgm
 from isletsim.meals import DailyMeals, MealEvents
+from isletsim.mmtt import MMTTResult, OGTTResult, mmtt, ogtt
 from isletsim.params import load_cohort, patient_names
 from isletsim.sensors import CGM
-from isletsim.therapy import BasalBolus, OpenLoop, Pump
+from isletsim.therapy import BasalBolus, NoInsulin, OpenLoop, Pump
 
 __version__ = "0.1.0"
 
@@ -18,13 +19,18 @@ __all__ = [
     "BasalBolus",
     "DailyMeals",
     "GlucoseTable",
+    "MMTTResult",
     "MealEvents",
+    "NoInsulin",
+    "OGTTResult",
     "OpenLoop",
     "Pump",
     "SimulationResult",
     "__version__",
     "load_cohort",
     "metrics",
+    "mmtt",
+    "ogtt",
     "patient_names",
     "read_cgm",
     "simulate",

@@ -193,7 +193,8 @@ def simulate(
         days since the start) returning an array; evaluated at every control step. ``None``
         (default) means no endogenous secretion: the S2008 type 1 diabetes model exactly.
     record
-        Keep per-minute history (memory 7 x 8 bytes per participant-minute).
+        Keep per-minute history (memory len(TRACE_COLUMNS) x 8 bytes per
+        participant-minute).
     record_states
         Also keep the full state vector every minute (``SimulationResult.states``, memory
         n_states x 8 bytes per participant-minute; for validation and debugging).

@@ -41,6 +41,7 @@ from isletsim.model.uva_padova import (
     CPC,
     GP,
     GS,
+    HH,
     IP,
     N_INPUTS,
     N_STATES,
@@ -99,8 +100,9 @@ TRACE: tuple[str, ...] = (
     "insulin_u",  # s.c. insulin delivered during [m, m+1)
     "insulin_plasma_pmol_l",  # Ip / Vi
     "cpeptide_pmol_l",  # central C-peptide amount * BW / Vd
+    "glucagon_pg_ml",  # plasma glucagon H (S2013)
 )
-R_GP, R_GS, R_CGM, R_CHO, R_INS, R_IPL, R_CP = range(len(TRACE))
+R_GP, R_GS, R_CGM, R_CHO, R_INS, R_IPL, R_CP, R_GLC = range(len(TRACE))
 
 
 @nb.njit(cache=True, inline="always")
@@ -118,6 +120,7 @@ def record_row(row, xi, pi, cgm, cho, ins):
     row[R_INS] = ins
     row[R_IPL] = xi[IP] * pi[P_INV_VI]
     row[R_CP] = xi[CPC] * pi[P_BW] / pi[P_CP_VD]
+    row[R_GLC] = xi[HH]
 
 
 @nb.njit(cache=True)

@@ -7,7 +7,8 @@ in the form implemented by the reference open implementation, PyPI ``simglucose`
 
 * ``Gs`` (subcutaneous glucose) is kept on the ``Gp`` mass scale; what simglucose calls "BG"
   is ``Gs / Vg``.
-* ``Km`` is fixed at ``Km0``; ``m3`` at ``m30`` unless a graft secretes; no glucagon.
+* ``Km`` is fixed at ``Km0``; ``m3`` at ``m30`` unless a graft secretes; glucagon stays at
+  its basal value unless alpha cells respond (see below).
 * ``EGP`` is floored at 0; renal excretion above ``ke2``.
 * Non-negativity: simglucose multiplies the derivative of ``Gp, Gt, Ip, Il, Isc1, Isc2, Gs``
   by ``(x >= 0)``, which freezes a state forever once integration overshoots below 0
@@ -25,8 +26,30 @@ secretion into the portal vein, hepatic extraction that falls with secretion, th
 ``-kp4 * Ipo`` in EGP) scaled by the graft's functional fraction ``phi`` (an input, see
 :data:`INPUTS`), and co-secreted C-peptide with Van Cauter (1992) two-compartment kinetics,
 are extra states appended after the 13 S2008 states. With ``phi = 0`` they stay at zero and
-the model is exactly S2008 (checked by ``isletsim validate --suite model``). Later sub-models
-(glucagon) append states and parameters the same way; the solver and engine are generic.
+the model is exactly S2008 (checked by ``isletsim validate --suite model``).
+
+Glucagon and counter-regulation (S2013: Dalla Man et al., *JDST* 2014;8:26, equations as in
+the SmartCGMS and LoopInsighT1 reimplementations [I]; every parameter value unverified [U],
+``params/glucagon/uva_padova_2013.toml``) appends the states ``H`` (plasma glucagon, pg/mL),
+``XH`` (glucagon action), ``SRsH`` (static secretion) and the subcutaneous depots ``Hsc1,
+Hsc2`` (Lv, Breton & Farhy 2013; infusion input 0 until a rescue-glucagon policy uses it):
+
+* dH/dt = -n H + SRsH + SRdH + kh3 Hsc2;  SRdH = a delta max(-dG/dt, 0);
+* dSRsH/dt = -rho (SRsH - T), with T = SRbH + a (max(S(G, I), 0) - SRbH) floored at 0,
+  S = sigma2 (Gth - G) + SRbH for G >= Gb, sigma1 (Gth - G)/(I + 1) + SRbH for G < Gb
+  (I plasma insulin, pmol/L), SRbH = n Hb;
+* dXH/dt = -kH XH + kH max(H - Hb, 0);  EGP gains + xi XH;
+* dHsc1/dt = -(kh1 + kh2) Hsc1 + HIR/BW;  dHsc2/dt = kh1 Hsc1 - kh3 Hsc2.
+
+**Our choice [U]:** the alpha-cell response to hypoglycaemia is lost in type 1 diabetes while
+basal glucagon is kept, so only the *response* is scaled by an alpha-cell fraction
+``a = glc_alpha_native + glc_alpha_per_phi * phi`` (defaults 0 and 1): 0 without a graft, and
+an islet graft, which contains alpha cells, restores counter-regulation in proportion to its
+functional fraction. With ``a = 0`` and no s.c. glucagon, ``H`` and ``SRsH`` stay at their
+basal initial values, ``XH = 0`` and the model is exactly S2008. The graft's alpha cells use
+the normal-subject set point (``Gb = Gth = 94.68`` mg/dL, as the graft's beta cells), so
+basal (G = Gb, H = Hb) is their steady state. Later sub-models append states and parameters
+the same way; the solver and engine are generic.
 """
 
 from __future__ import annotations
@@ -58,17 +81,25 @@ STATES: tuple[str, ...] = (
     "Y",  # static (provision) secretion, pmol/kg/min
     "CPc",  # C-peptide, central compartment, pmol/kg (Van Cauter 1992)
     "CPp",  # C-peptide, peripheral compartment, pmol/kg
+    # --- glucagon (S2013, Dalla Man 2014); constant at basal without alpha-cell function
+    "H",  # plasma glucagon, pg/mL
+    "XH",  # glucagon action on EGP, pg/mL
+    "SRsH",  # static glucagon secretion, pg/mL/min
+    "Hsc1",  # s.c. glucagon depot 1, pg/mL plasma-equivalent (Lv 2013)
+    "Hsc2",  # s.c. glucagon depot 2, pg/mL plasma-equivalent
 )
 STATE_UNITS: dict[str, str] = {
     "Qsto1": "mg", "Qsto2": "mg", "Qgut": "mg", "Gp": "mg/kg", "Gt": "mg/kg",
     "Ip": "pmol/kg", "X": "pmol/L", "I1": "pmol/L", "Id": "pmol/L", "Il": "pmol/kg",
     "Isc1": "pmol/kg", "Isc2": "pmol/kg", "Gs": "mg/kg",
     "Ipo": "pmol/kg", "Y": "pmol/kg/min", "CPc": "pmol/kg", "CPp": "pmol/kg",
+    "H": "pg/mL", "XH": "pg/mL", "SRsH": "pg/mL/min", "Hsc1": "pg/mL", "Hsc2": "pg/mL",
 }  # fmt: skip
 N_STATES = len(STATES)
 (
     QSTO1, QSTO2, QGUT, GP, GT, IP, XX, I1, ID, IL, ISC1, ISC2, GS,
     IPO, YS, CPC, CPP,
+    HH, XH, SRSH, HSC1, HSC2,
 ) = range(N_STATES)  # fmt: skip
 #: The S2008 states, which the simglucose parameter file initialises.
 N_S2008_STATES = 13
@@ -87,10 +118,22 @@ SECRETION_PARAMS: tuple[str, ...] = (
     "HEb", "sec_K", "sec_alpha", "sec_beta", "sec_gamma", "sec_Sb", "sec_h", "sec_m5",
     "sec_kp4", "sec_HE_max", "cp_k10", "cp_k12", "cp_k21", "cp_vd_l",
 )  # fmt: skip
+#: Glucagon parameters (S2013; defaults from ``params/glucagon/uva_padova_2013.toml``, all
+#: unverified; a patient table may carry columns of these names to override them).
+GLUCAGON_PARAMS: tuple[str, ...] = (
+    "glc_n", "glc_Hb", "glc_rho", "glc_sigma1", "glc_sigma2", "glc_delta", "glc_xi",
+    "glc_kH", "glc_Gb", "glc_Gth", "glc_kh1", "glc_kh2", "glc_kh3",
+    "glc_alpha_native", "glc_alpha_per_phi",
+)  # fmt: skip
+#: Parameters of the optional sub-models, with defaults from data files (one mechanism:
+#: :func:`secretion_defaults`, overridden by same-named table columns).
+OPTIONAL_PARAMS: tuple[str, ...] = SECRETION_PARAMS + GLUCAGON_PARAMS
 #: Parameters derived from the above and appended to the parameter vector (saves divisions
-#: in the right-hand side).
-DERIVED_PARAMS: tuple[str, ...] = ("f_kabs_over_BW", "inv_Vi", "inv_Vg", "m3_at_HEb")
-N_PARAMS = len(PARAMS) + len(SECRETION_PARAMS) + len(DERIVED_PARAMS)
+#: in the right-hand side). ``glc_SRbH = glc_n * glc_Hb`` is basal glucagon secretion.
+DERIVED_PARAMS: tuple[str, ...] = (
+    "f_kabs_over_BW", "inv_Vi", "inv_Vg", "m3_at_HEb", "glc_SRbH",
+)  # fmt: skip
+N_PARAMS = len(PARAMS) + len(OPTIONAL_PARAMS) + len(DERIVED_PARAMS)
 (
     P_BW, P_KABS, P_KMAX, P_KMIN, P_B, P_D, P_F,
     P_KP1, P_KP2, P_KP3, P_FSNC, P_VM0, P_VMX, P_KM0,
@@ -99,7 +142,10 @@ N_PARAMS = len(PARAMS) + len(SECRETION_PARAMS) + len(DERIVED_PARAMS)
     P_P2U, P_IB, P_KI, P_KSC, P_VG, P_U2SS,
     P_HEB, P_SK, P_SALPHA, P_SBETA, P_SGAMMA, P_SSB, P_SH, P_SM5, P_KP4, P_HEMAX,
     P_CP_K10, P_CP_K12, P_CP_K21, P_CP_VD,
-    P_F_KABS_BW, P_INV_VI, P_INV_VG, P_M3_HEB,
+    P_GN, P_GHB, P_GRHO, P_GSIGMA1, P_GSIGMA2, P_GDELTA, P_GXI,
+    P_GKH, P_GGB, P_GGTH, P_GKH1, P_GKH2, P_GKH3,
+    P_GA_NATIVE, P_GA_PHI,
+    P_F_KABS_BW, P_INV_VI, P_INV_VG, P_M3_HEB, P_GSRBH,
 ) = range(N_PARAMS)  # fmt: skip
 
 #: Per-minute inputs (held constant over a minute), built by :func:`prepare_inputs`.
@@ -109,9 +155,13 @@ INPUTS: tuple[str, ...] = (
     "ge_alpha", "ge_beta", "ge_b_dbar", "ge_d_dbar",  # gastric-emptying shape for this Dbar
     "ge_has_meal",  # 1 when a meal size is remembered (Dbar > 0), else kempt = kmax
     "graft_fraction",  # functional beta-cell mass / normal pancreas (phi), 0 without graft
+    "alpha_cell_fraction",  # a = glc_alpha_native + glc_alpha_per_phi * phi
+    "glucagon_sc_pg_ml_min",  # s.c. glucagon infusion HIR/BW, pg/mL plasma-equivalent/min
 )  # fmt: skip
 N_INPUTS = len(INPUTS)
-U_MEAL, U_INS, U_ALPHA, U_BETA, U_BDBAR, U_DDBAR, U_HASMEAL, U_PHI = range(N_INPUTS)
+(
+    U_MEAL, U_INS, U_ALPHA, U_BETA, U_BDBAR, U_DDBAR, U_HASMEAL, U_PHI, U_ACELL, U_HIR,
+) = range(N_INPUTS)  # fmt: skip
 
 #: Columns of the simglucose parameter file holding the initial state of the S2008 states.
 INITIAL_STATE_COLUMNS: tuple[str, ...] = tuple(
@@ -125,36 +175,58 @@ MG_PER_G = 1000.0
 def parameter_matrix(patients: pd.DataFrame) -> np.ndarray:
     """Flat parameter matrix, one row per participant.
 
-    Columns are ordered as :data:`PARAMS` + :data:`SECRETION_PARAMS` + :data:`DERIVED_PARAMS`.
-    :data:`PARAMS` must be columns of ``patients``; secretion and C-peptide parameters are
-    taken from ``patients`` where present, else from :func:`secretion_defaults`.
+    Columns are ordered as :data:`PARAMS` + :data:`OPTIONAL_PARAMS` + :data:`DERIVED_PARAMS`.
+    :data:`PARAMS` must be columns of ``patients``; secretion, C-peptide and glucagon
+    parameters are taken from ``patients`` where present, else from
+    :func:`secretion_defaults` (see :func:`optional_parameters`).
     """
     missing = [c for c in PARAMS if c not in patients.columns]
     if missing:
         raise KeyError(f"patient parameter table lacks column(s) {missing}")
     base = patients.loc[:, list(PARAMS)].to_numpy(dtype=np.float64)
-    sec = secretion_defaults(patients)
-    for col in SECRETION_PARAMS:
-        if col in patients.columns:
-            sec[col] = patients[col].to_numpy(dtype=np.float64)
-    secretion = np.column_stack([np.broadcast_to(sec[c], len(patients)) for c in SECRETION_PARAMS])
-    heb = secretion[:, 0]
+    opt = optional_parameters(patients)
+    optional = np.column_stack([opt[c] for c in OPTIONAL_PARAMS])
+    heb = opt["HEb"]
     derived = np.column_stack([
         base[:, P_F] * base[:, P_KABS] / base[:, P_BW],
         1.0 / base[:, P_VI],
         1.0 / base[:, P_VG],
         heb * base[:, P_M1] / (1.0 - heb),
+        opt["glc_n"] * opt["glc_Hb"],  # basal glucagon secretion SRbH (steady state)
     ])  # fmt: skip
-    return np.ascontiguousarray(np.hstack([base, secretion, derived]))
+    return np.ascontiguousarray(np.hstack([base, optional, derived]))
+
+
+def optional_parameters(patients: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per-participant values of :data:`OPTIONAL_PARAMS`: table columns over defaults.
+
+    Parameters
+    ----------
+    patients : parameter table; a column named as one of :data:`OPTIONAL_PARAMS`
+        (e.g. ``sec_beta``, ``glc_xi``) overrides the default for every row.
+
+    Returns
+    -------
+    dict of (N,) float64 arrays, one per name of :data:`OPTIONAL_PARAMS`.
+    """
+    n = len(patients)
+    values = secretion_defaults(patients)
+    for col in OPTIONAL_PARAMS:
+        if col in patients.columns:
+            values[col] = patients[col].to_numpy(dtype=np.float64)
+    return {c: np.ascontiguousarray(np.broadcast_to(values[c], n), dtype=np.float64)
+            for c in OPTIONAL_PARAMS}
 
 
 def secretion_defaults(patients: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Default secretion (Dalla Man 2007) and C-peptide (Van Cauter 1992) parameters.
+    """Default parameters of the optional sub-models (:data:`OPTIONAL_PARAMS`).
 
     Secretion parameters come from ``params/secretion/dalla_man_2007.toml``; C-peptide
     kinetics per participant from :func:`isletsim.model.cpeptide.van_cauter_kinetics` using
-    the table's age, body weight, sex and height (population defaults where absent).
+    the table's age, body weight, sex and height (population defaults where absent);
+    glucagon parameters (``glc_<name>``) from ``params/glucagon/uva_padova_2013.toml``.
     """
+    from isletsim.params.glucagon import load_glucagon
     from isletsim.params.secretion import kinetics_for_patients, load_secretion
 
     n = len(patients)
@@ -171,6 +243,9 @@ def secretion_defaults(patients: pd.DataFrame) -> dict[str, np.ndarray]:
     out["cp_k10"], out["cp_k12"], out["cp_k21"], out["cp_vd_l"] = (
         kin["k10"], kin["k12"], kin["k21"], kin["vd_l"],
     )
+    glc = load_glucagon()
+    for col in GLUCAGON_PARAMS:
+        out[col] = np.full(n, glc[col.removeprefix("glc_")])
     return out
 
 
@@ -178,15 +253,20 @@ def initial_state(patients: pd.DataFrame) -> np.ndarray:
     """Initial state, one row per participant, columns ordered as :data:`STATES`.
 
     The S2008 states come from the parameter file (the T1D basal steady state). Later states
-    (portal insulin, secretion, C-peptide, ...) start at zero (no endogenous secretion) unless
-    the table has a column ``x0_<state>`` for them (e.g. ``x0_Ipo`` for a healthy subject
-    at its basal state).
+    start at their no-graft basal value unless the table has a column ``x0_<state>`` for
+    them (e.g. ``x0_Ipo`` for a healthy subject at its basal state): portal insulin,
+    secretion and C-peptide at zero (no endogenous secretion); glucagon at its basal state
+    ``H = glc_Hb``, ``SRsH = glc_n * glc_Hb`` (basal secretion), ``XH = 0`` and empty s.c.
+    depots ``Hsc1 = Hsc2 = 0`` (Dalla Man 2014 basal state; SmartCGMS starts H at Hb).
     """
     missing = [c for c in INITIAL_STATE_COLUMNS if c not in patients.columns]
     if missing:
         raise KeyError(f"patient parameter table lacks initial-state column(s) {missing}")
     x = np.zeros((len(patients), N_STATES))
     x[:, :N_S2008_STATES] = patients.loc[:, list(INITIAL_STATE_COLUMNS)].to_numpy(np.float64)
+    glc = optional_parameters(patients)
+    x[:, HH] = glc["glc_Hb"]
+    x[:, SRSH] = glc["glc_n"] * glc["glc_Hb"]  # = derived glc_SRbH, bit for bit
     for j in range(N_S2008_STATES, N_STATES):
         col = f"x0_{STATES[j]}"
         if col in patients.columns:
@@ -241,14 +321,25 @@ def fast_tanh(x: float) -> float:
 
 @nb.njit(cache=True)
 def prepare_inputs(p: np.ndarray, cho_g_min: float, insulin_u_min: float, dbar_mg: float,
-                   phi: float, u: np.ndarray) -> None:
+                   phi: float, u: np.ndarray, glucagon_pg_ml_min: float = 0.0) -> None:
     """Per-minute inputs of one participant (see :data:`INPUTS`), written into ``u``.
 
-    cho_g_min: carbohydrate eaten (g/min); insulin_u_min: s.c. insulin (U/min; 1 U = 6000
-    pmol); dbar_mg: meal-size memory of gastric emptying (mg, see :mod:`isletsim.meals`);
-    phi: functional graft fraction (0 = no endogenous secretion).
+    Parameters
+    ----------
+    p : parameter vector of the participant (see :func:`parameter_matrix`).
+    cho_g_min : carbohydrate eaten, g/min.
+    insulin_u_min : s.c. insulin, U/min (1 U = 6000 pmol).
+    dbar_mg : meal-size memory of gastric emptying, mg (see :mod:`isletsim.meals`).
+    phi : functional graft fraction (0 = no endogenous secretion); also sets the alpha-cell
+        fraction ``a = glc_alpha_native + glc_alpha_per_phi * phi`` of glucagon secretion.
+    u : output, ordered as :data:`INPUTS`.
+    glucagon_pg_ml_min : s.c. glucagon infusion (``HIR/BW``) in pg/mL plasma-equivalent per
+        minute, into ``Hsc1``; 0 until a rescue-glucagon policy converts doses with a
+        glucagon distribution volume.
     """
     u[U_PHI] = phi
+    u[U_ACELL] = p[P_GA_NATIVE] + p[P_GA_PHI] * phi
+    u[U_HIR] = glucagon_pg_ml_min
     u[U_MEAL] = cho_g_min * MG_PER_G
     u[U_INS] = insulin_u_min * PMOL_PER_U / p[P_BW]
     if dbar_mg > 0.0:
@@ -272,7 +363,8 @@ def rhs(x: np.ndarray, p: np.ndarray, u: np.ndarray, dx: np.ndarray) -> None:
     Parameters
     ----------
     x : state vector ordered as :data:`STATES`.
-    p : parameter vector ordered as :data:`PARAMS` + :data:`DERIVED_PARAMS`.
+    p : parameter vector ordered as :data:`PARAMS` + :data:`OPTIONAL_PARAMS` +
+        :data:`DERIVED_PARAMS`.
     u : per-minute inputs ordered as :data:`INPUTS` (from :func:`prepare_inputs`).
     dx : output array.
     """
@@ -290,8 +382,11 @@ def rhs(x: np.ndarray, p: np.ndarray, u: np.ndarray, dx: np.ndarray) -> None:
     dx[QGUT] = kempt * x[QSTO2] - p[P_KABS] * x[QGUT]
     ra = p[P_F_KABS_BW] * x[QGUT]  # f kabs Qgut / BW, mg/kg/min
 
-    # --- glucose subsystem (Dalla Man 2007; the portal term -kp4*Ipo is 0 without a graft)
-    egp = p[P_KP1] - p[P_KP2] * x[GP] - p[P_KP3] * x[ID] - p[P_KP4] * x[IPO]
+    # --- glucose subsystem (Dalla Man 2007; the portal term -kp4*Ipo is 0 without a graft).
+    # S2013 glucagon action +xi*XH (Dalla Man 2014 [I: LoopInsighT1, SmartCGMS; values U]);
+    # XH stays exactly 0 without alpha-cell function, so the sum is the S2008 value.
+    egp = (p[P_KP1] - p[P_KP2] * x[GP] - p[P_KP3] * x[ID] - p[P_KP4] * x[IPO]
+           + p[P_GXI] * x[XH])
     if egp < 0.0:
         egp = 0.0
     renal = p[P_KE1] * (x[GP] - p[P_KE2]) if x[GP] > p[P_KE2] else 0.0
@@ -345,13 +440,46 @@ def rhs(x: np.ndarray, p: np.ndarray, u: np.ndarray, dx: np.ndarray) -> None:
     dx[CPC] = spo - (p[P_CP_K10] + p[P_CP_K12]) * x[CPC] + p[P_CP_K21] * x[CPP]
     dx[CPP] = p[P_CP_K12] * x[CPC] - p[P_CP_K21] * x[CPP]
 
+    # --- glucagon (S2013, Dalla Man 2014 [I: SmartCGMS uva_padova_s2013.cpp, LoopInsighT1
+    # UvaPadova_T1DMS.ts; all values U]). Static secretion follows its target
+    #   G >= Gb: max(sigma2 (Gth - G) + SRbH, 0);  G < Gb: max(sigma1 (Gth - G)/(I + 1) + SRbH, 0)
+    # with rate rho; dynamic secretion SRdH = delta max(-dG/dt, 0). [U, our choice] Only the
+    # response (departure from basal SRbH, and SRdH) is scaled by the alpha-cell fraction
+    # a = alpha_native + alpha_per_phi * phi (T1D: a = 0, basal glucagon kept, no
+    # counter-regulation); with a = 0 the target is SRbH and nothing here is evaluated.
+    a = u[U_ACELL]
+    srbh = p[P_GSRBH]
+    target = srbh
+    srdh = 0.0
+    if a != 0.0:
+        if g >= p[P_GGB]:
+            resp = p[P_GSIGMA2] * (p[P_GGTH] - g) + srbh
+        else:
+            resp = p[P_GSIGMA1] * (p[P_GGTH] - g) / (i_plasma + 1.0) + srbh
+        target = max(srbh + a * (max(resp, 0.0) - srbh), 0.0)
+        if dgdt < 0.0:
+            srdh = -a * p[P_GDELTA] * dgdt
+    dx[SRSH] = -p[P_GRHO] * (x[SRSH] - target)
+    # plasma glucagon dH/dt = -n H + SRsH + SRdH + RaH, RaH = kh3 Hsc2 (Dalla Man 2014;
+    # s.c. route Lv, Breton & Farhy 2013 model 6 [I: LoopInsighT1; U]). No gate needed: the
+    # inflows are >= 0 (the target is floored at 0, Hsc2 is gated), so H cannot turn negative.
+    dx[HH] = x[SRSH] + srdh - p[P_GN] * x[HH] + p[P_GKH3] * x[HSC2]
+    # glucagon action dXH/dt = -kH XH + kH max(H - Hb, 0) [I: SmartCGMS, LoopInsighT1; U]
+    dx[XH] = p[P_GKH] * (max(x[HH] - p[P_GHB], 0.0) - x[XH])
+    dx[HSC1] = _gate(x[HSC1], u[U_HIR] - (p[P_GKH1] + p[P_GKH2]) * x[HSC1])
+    dx[HSC2] = _gate(x[HSC2], p[P_GKH1] * x[HSC1] - p[P_GKH3] * x[HSC2])
+
 
 def rhs_numpy(x: np.ndarray, p: np.ndarray, cho_g_min: float, insulin_u_min: float,
-              dbar_mg: float, phi: float = 0.0) -> np.ndarray:
-    """Convenience wrapper returning dx/dt for one participant (for tests and scipy)."""
+              dbar_mg: float, phi: float = 0.0, glucagon_pg_ml_min: float = 0.0) -> np.ndarray:
+    """Convenience wrapper returning dx/dt for one participant (for tests and scipy).
+
+    Arguments as :func:`prepare_inputs`; returns dx/dt ordered as :data:`STATES`.
+    """
     p = np.asarray(p, dtype=np.float64)
     u = np.empty(N_INPUTS)
-    prepare_inputs(p, float(cho_g_min), float(insulin_u_min), float(dbar_mg), float(phi), u)
+    prepare_inputs(p, float(cho_g_min), float(insulin_u_min), float(dbar_mg), float(phi), u,
+                   float(glucagon_pg_ml_min))
     dx = np.empty(N_STATES)
     rhs(np.asarray(x, dtype=np.float64), p, u, dx)
     return dx

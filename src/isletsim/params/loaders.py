@@ -12,7 +12,10 @@ from importlib import resources
 import pandas as pd
 
 #: Known cohorts: name -> folder inside ``isletsim/params``.
-COHORTS: dict[str, str] = {"uva-padova-2008": "uva_padova_2008"}
+COHORTS: dict[str, str] = {
+    "uva-padova-2008": "uva_padova_2008",
+    "dalla-man-2007-normal": "dalla_man_2007_normal",
+}
 
 
 class UnknownPatientError(KeyError):

@@ -25,6 +25,7 @@ from scipy.integrate import solve_ivp
 from isletsim.metrics.hba1c import hba1c_from_mean_glucose
 from isletsim.model import cpeptide, glycation
 from isletsim.validation.checks import Check, register
+from isletsim.validation.healthy_suite_checks import graft_checks, healthy_checks
 
 ADAG_SOURCE = "ADAG: Nathan DM et al. Diabetes Care 2008;31:1473 [V]"
 HALF_TIME_SOURCE = (
@@ -59,7 +60,7 @@ STEADY_CPEPTIDE_NMOL_L = 0.54
 @register("physiology", "HbA1c glycation model vs ADAG and half-time; Van Cauter C-peptide")
 def physiology_suite() -> list[Check]:
     """Run all checks of the ``physiology`` suite."""
-    return glycation_checks() + cpeptide_checks()
+    return glycation_checks() + cpeptide_checks() + healthy_checks() + graft_checks()
 
 
 def glycation_checks() -> list[Check]:
