@@ -179,3 +179,16 @@ def test_plot(run, tmp_path):
     assert (tmp_path / "g.png").stat().st_size > 1000
     with pytest.raises(ValueError, match="unknown participant"):
         run.plot(["adult#099"])
+
+
+def test_daily_mean_glucose_and_hba1c():
+    r = simulate(["adult#001", "child#004"], 3, MEALS, BasalBolus())
+    g = r.trace["glucose_sc_mg_dl"][:, 1:]
+    np.testing.assert_allclose(r.daily_mean_glucose, g.reshape(2, 3, 1440).mean(axis=2),
+                               rtol=1e-12)
+    a1c = r.hba1c()
+    assert a1c.shape == (2, 3)
+    # child#004 runs lower than adult#001, so its HbA1c is lower
+    assert np.all(a1c[1] < a1c[0])
+    no_history = simulate(["adult#001", "child#004"], 3, MEALS, BasalBolus(), record=False)
+    np.testing.assert_array_equal(no_history.daily_mean_glucose, r.daily_mean_glucose)

@@ -54,6 +54,8 @@ class SimulationResult:
         State columns are the value at the minute; ``carbs_g`` and ``insulin_u`` are the
         amounts delivered during [m, m+1) (zero at the last minute).
     therapy : name of the therapy policy.
+    daily_mean_glucose : (N, days) mean subcutaneous glucose of each simulated day (mg/dL),
+        kept even without per-minute history (for HbA1c, :meth:`hba1c`).
     states : (N, T+1, n_states) full state every minute (only with ``record_states``).
     """
 
@@ -64,6 +66,7 @@ class SimulationResult:
     trace: dict[str, np.ndarray] = field(default_factory=dict)
     therapy: str = ""
     states: np.ndarray | None = None
+    daily_mean_glucose: np.ndarray | None = None
 
     def summary(self) -> pd.DataFrame:
         """Per participant: mean and SD of subcutaneous glucose and % time in ranges."""
@@ -99,6 +102,20 @@ class SimulationResult:
         for col in TRACE_COLUMNS:
             data[col] = self.trace[col].reshape(-1)
         return pd.DataFrame(data)
+
+    def hba1c(self, baseline_glucose=None, rbc_lifespan_days=None) -> np.ndarray:
+        """HbA1c (%) at the end of each simulated day, from the daily mean glucose.
+
+        Uses the age-structured glycation model (:func:`isletsim.model.glycation.
+        hba1c_trajectory`; Ladyzynski 2014 rate constant, ADAG-consistent at steady state),
+        starting from the steady state of ``baseline_glucose`` (default: each participant's
+        first day). Returns an (N, days) array.
+        """
+        from isletsim.model.glycation import hba1c_trajectory
+
+        if self.daily_mean_glucose is None:
+            raise ValueError("this result has no daily mean glucose")
+        return hba1c_trajectory(self.daily_mean_glucose, baseline_glucose, rbc_lifespan_days)
 
     def plot(self, participants: Sequence[str] | None = None, *, column: str = "glucose_sc_mg_dl"):
         """Glucose (or another trace column) against time, with the 70-180 mg/dL band.
@@ -277,6 +294,7 @@ def simulate(
         trace={k: np.concatenate([c.trace[k] for c in parts]) for k in parts[0].trace},
         therapy=type(therapy).__name__,
         states=np.concatenate([c.states for c in parts]) if record_states else None,
+        daily_mean_glucose=np.concatenate([c.daily_mean for c in parts]),
     )
 
 
@@ -311,6 +329,7 @@ class _Chunk:
     trace: dict[str, np.ndarray]
     states: np.ndarray | None
     error: tuple[int, int, int] | None
+    daily_mean: np.ndarray | None = None
 
 
 def _simulate_chunk(
@@ -343,6 +362,10 @@ def _simulate_chunk(
     rec = np.zeros((n, total + 1, len(TRACE_COLUMNS)) if record else (1, 1, 1))
     states = np.zeros((n, total + 1, model.N_STATES)) if record_states else np.zeros((1, 1, 1))
 
+    n_days = -(-total // MINUTES_PER_DAY)
+    day_sum = np.zeros((n, n_days + 1))  # cumulative sum and count at each day's end
+    day_cnt = np.zeros(n_days + 1)
+    next_day = 1
     t = 0
     while t < total:
         step = min(period, total - t)
@@ -364,6 +387,12 @@ def _simulate_chunk(
             i = int(np.argmax(err[:, 0] >= 0))
             return _Chunk(x, stats, {}, None, (i, int(err[i, 0]), int(err[i, 1])))
         t += step
+        # day ends are taken at the first control step at or after midnight: exact when the
+        # control period divides 1440 minutes (all shipped policies), else off by < 1 period
+        if t >= min(next_day * MINUTES_PER_DAY, total):
+            day_sum[:, next_day] = stats[:, solver.S_SUM]
+            day_cnt[next_day] = t
+            next_day += 1
         progress(t)
 
     trace = {}
@@ -372,4 +401,5 @@ def _simulate_chunk(
         trace = {c: rec[:, :, k] for k, c in enumerate(TRACE_COLUMNS)}
     if record_states:
         states[:, total] = x
-    return _Chunk(x, stats, trace, states if record_states else None, None)
+    daily_mean = np.diff(day_sum, axis=1) / np.diff(day_cnt)
+    return _Chunk(x, stats, trace, states if record_states else None, None, daily_mean)
