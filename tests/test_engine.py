@@ -192,3 +192,14 @@ def test_daily_mean_glucose_and_hba1c():
     assert np.all(a1c[1] < a1c[0])
     no_history = simulate(["adult#001", "child#004"], 3, MEALS, BasalBolus(), record=False)
     np.testing.assert_array_equal(no_history.daily_mean_glucose, r.daily_mean_glucose)
+
+
+def test_record_from_minute_keeps_the_tail_only(run):
+    tail = simulate(["adult#001", "child#003", "adolescent#005"], 1, MEALS, BasalBolus(),
+                    record_from_minute=1000)
+    assert tail.first_minute == 1000
+    for k, v in run.trace.items():
+        np.testing.assert_array_equal(tail.trace[k], v[:, 1000:])
+    assert tail.to_frame().minute.min() == 1000
+    with pytest.raises(ValueError, match="record_from_minute"):
+        simulate(["adult#001"], 1, MEALS, record_from_minute=2000)

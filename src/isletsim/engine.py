@@ -50,7 +50,8 @@ class SimulationResult:
     final_state : (N, n_states) state at the end.
     stats : (N, len(solver.STAT_COLUMNS)) running statistics of subcutaneous glucose over
         minutes 1..T.
-    trace : dict of (N, T+1) arrays per :data:`TRACE_COLUMNS` (only when recorded).
+    trace : dict of (N, T+1-first_minute) arrays per :data:`TRACE_COLUMNS` (only when
+        recorded); column k is minute ``first_minute + k``.
         State columns are the value at the minute; ``carbs_g`` and ``insulin_u`` are the
         amounts delivered during [m, m+1) (zero at the last minute).
     therapy : name of the therapy policy.
@@ -67,6 +68,7 @@ class SimulationResult:
     therapy: str = ""
     states: np.ndarray | None = None
     daily_mean_glucose: np.ndarray | None = None
+    first_minute: int = 0
 
     def summary(self) -> pd.DataFrame:
         """Per participant: mean and SD of subcutaneous glucose and % time in ranges."""
@@ -97,7 +99,8 @@ class SimulationResult:
         data = {
             "participant": pd.Categorical(np.repeat(self.participants, t1),
                                           categories=self.participants),
-            "minute": np.tile(np.arange(t1, dtype=np.int32), n),
+            "minute": np.tile(np.arange(self.first_minute, self.first_minute + t1,
+                                        dtype=np.int32), n),
         }
         for col in TRACE_COLUMNS:
             data[col] = self.trace[col].reshape(-1)
@@ -136,7 +139,7 @@ class SimulationResult:
         fig = Figure(figsize=(9, 3.5), layout="constrained")
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
-        hours = np.arange(self.trace[column].shape[1]) / 60.0
+        hours = (self.first_minute + np.arange(self.trace[column].shape[1])) / 60.0
         if column.startswith("glucose") or column.startswith("cgm"):
             ax.axhspan(70, 180, color="tab:green", alpha=0.08, label="70-180 mg/dL")
         for name in names:
@@ -183,6 +186,7 @@ def simulate(
     sensor: CGM | None = None,
     graft_fraction: np.ndarray | Callable[[float], np.ndarray] | None = None,
     record: bool = True,
+    record_from_minute: int = 0,
     record_states: bool = False,
     substeps: int = 1,
     threads: int | None = None,
@@ -212,6 +216,9 @@ def simulate(
     record
         Keep per-minute history (memory len(TRACE_COLUMNS) x 8 bytes per
         participant-minute).
+    record_from_minute
+        With ``record``, keep the history only from this minute on (e.g. the last day of a
+        long run before a test); ``SimulationResult.first_minute`` says where it starts.
     record_states
         Also keep the full state vector every minute (``SimulationResult.states``, memory
         n_states x 8 bytes per participant-minute; for validation and debugging).
@@ -249,6 +256,8 @@ def simulate(
     if events.ptr.shape[0] != n + 1:
         raise ValueError(f"meal events are for {events.ptr.shape[0] - 1} participants, not {n}")
     names = [str(s) for s in table["Name"]] if "Name" in table else [str(i) for i in table.index]
+    if not 0 <= record_from_minute <= total:
+        raise ValueError(f"record_from_minute must be within 0..{total}, got {record_from_minute}")
 
     n_threads = threads if threads is not None else len(os.sched_getaffinity(0))
     n_chunks = max(1, min(n_threads, n // MIN_CHUNK))
@@ -270,7 +279,7 @@ def simulate(
         a, b = chunks[k]
         return _simulate_chunk(
             table.iloc[a:b], events.slice(a, b), therapy, sensor, total, record,
-            record_states, substeps, lambda t: report(k, t),
+            int(record_from_minute), record_states, substeps, lambda t: report(k, t),
             lambda day: phi_of_day(day)[a:b],
         )  # fmt: skip
 
@@ -295,6 +304,7 @@ def simulate(
         therapy=type(therapy).__name__,
         states=np.concatenate([c.states for c in parts]) if record_states else None,
         daily_mean_glucose=np.concatenate([c.daily_mean for c in parts]),
+        first_minute=int(record_from_minute) if record else 0,
     )
 
 
@@ -339,6 +349,7 @@ def _simulate_chunk(
     sensor: CGM,
     total: int,
     record: bool,
+    rec_start: int,
     record_states: bool,
     substeps: int,
     progress: Callable[[int], None],
@@ -359,7 +370,7 @@ def _simulate_chunk(
     ev_cursor = events.ptr[:-1].copy()
     stats = solver.new_stats(n)
     err = np.full((n, 2), -1, dtype=np.int64)
-    rec = np.zeros((n, total + 1, len(TRACE_COLUMNS)) if record else (1, 1, 1))
+    rec = np.zeros((n, total + 1 - rec_start, len(TRACE_COLUMNS)) if record else (1, 1, 1))
     states = np.zeros((n, total + 1, model.N_STATES)) if record_states else np.zeros((1, 1, 1))
 
     n_days = -(-total // MINUTES_PER_DAY)
@@ -380,7 +391,7 @@ def _simulate_chunk(
             events.ptr, events.minute, events.grams, ev_cursor,
             sensor.sample_period_min, cgm, sensor.low_mg_dl, sensor.high_mg_dl,
             obs_cgm, obs_announced,
-            record, rec, record_states, states,
+            record, rec_start, rec, record_states, states,
             stats, err,
         )  # fmt: skip
         if (err[:, 0] >= 0).any():
@@ -397,7 +408,7 @@ def _simulate_chunk(
 
     trace = {}
     if record:
-        solver.record_all(rec, total, x, p, cgm)
+        solver.record_all(rec, total - rec_start, x, p, cgm)
         trace = {c: rec[:, :, k] for k, c in enumerate(TRACE_COLUMNS)}
     if record_states:
         states[:, total] = x

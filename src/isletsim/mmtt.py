@@ -254,9 +254,10 @@ def _run_test(
         else graft_fraction
     )
     total = start + max(int(samples[-1]), 0)
+    first = start + int(samples[0])  # keep history only from the first sample on
     res = simulate(table, days=total / MINUTES_PER_DAY, meals=events, therapy=policy,
-                   graft_fraction=phi, record=True)  # fmt: skip
-    idx = start + samples
+                   graft_fraction=phi, record=True, record_from_minute=first)  # fmt: skip
+    idx = start + samples - first
     return _Run(
         _names(table), start, samples,
         res.trace["glucose_plasma_mg_dl"][:, idx],

@@ -154,14 +154,15 @@ def advance(
     ev_ptr, ev_minute, ev_grams, ev_cursor,
     sensor_period, cgm, cgm_lo, cgm_hi,
     obs_cgm_mean, obs_announced,
-    record, rec, record_states, rec_x,
+    record, rec_start, rec, record_states, rec_x,
     stats, err,
 ):  # fmt: skip
     """Advance all participants from minute ``t0`` by ``n_min`` minutes (in place).
 
     Arrays are per participant (first axis N). ``phi`` is the functional graft fraction
-    over the call (0: no endogenous secretion). ``rec`` is (N, T+1, len(TRACE)) indexed by
-    absolute minute, written only when ``record`` is true (pass a 1x1x1 array otherwise);
+    over the call (0: no endogenous secretion). ``rec`` is (N, T+1-rec_start, len(TRACE))
+    indexed by absolute minute minus ``rec_start``, written only when ``record`` is true and
+    the minute is at or after ``rec_start`` (pass a 1x1x1 array when not recording);
     ``rec_x`` (N, T+1, n_states) likewise when ``record_states`` is true. ``err`` (N, 2)
     receives (minute, state index) of the first non-finite state.
 
@@ -216,8 +217,8 @@ def advance(
                 ins += bolus_rate[i]
             if announced > 0.0:
                 ins += announced * announce_u_per_g[i]
-            if record:
-                _record(rec, i, t, xi, pi, cgm[i], to_eat, ins)
+            if record and t >= rec_start:
+                _record(rec, i, t - rec_start, xi, pi, cgm[i], to_eat, ins)
             if record_states:
                 for j in range(N_STATES):
                     rec_x[i, t, j] = xi[j]
