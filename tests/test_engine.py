@@ -105,8 +105,15 @@ def test_cgm_sampled_every_3_minutes_and_held(run):
 
 def test_non_finite_state_is_an_error():
     table = select_patients(["adult#001", "adult#002"])
-    table.loc["adult#002", "kp1"] = np.nan
+    table.loc["adult#002", "kp1"] = 1e308  # finite, but glucose production overflows
     with pytest.raises(NonFiniteStateError, match=r"'adult#002'.*Gp.*minute 1\b"):
+        simulate(table, 1, MEALS, BasalBolus())
+
+
+def test_non_finite_parameter_is_named():
+    table = select_patients(["adult#001", "adult#002"])
+    table.loc["adult#002", "kp1"] = np.nan
+    with pytest.raises(ValueError, match=r"'kp1'.*'adult#002'"):
         simulate(table, 1, MEALS, BasalBolus())
 
 

@@ -26,16 +26,16 @@ Parameters are read from ``isletsim/params/cpeptide.toml`` (see ``README_physiol
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from types import MappingProxyType
 from typing import Any
 
 import numba as nb
 import numpy as np
 
+from isletsim.params.toml_file import check_tags, load_parameter_file
 from isletsim.units import cpeptide_ng_ml_to_nmol_l, cpeptide_nmol_l_to_ng_ml
 
 PMOL_PER_NMOL: float = 1000.0
@@ -48,6 +48,14 @@ UNITS: tuple[str, ...] = ("nmol/L", "pmol/L", "ng/mL")
 
 _PARAM_FILE = "cpeptide.toml"
 _REQUIRED_KEYS = ("value", "unit", "source", "tag", "verified")
+#: Entries of ``params/cpeptide.toml``.
+_PARAMETER_NAMES: tuple[str, ...] = (
+    "bsa_dubois_coefficient", "bsa_dubois_weight_exponent", "bsa_dubois_height_exponent",
+    "vd_male_slope", "vd_male_intercept", "vd_female_slope", "vd_female_intercept",
+    *(f"t_short_{p}" for p in POPULATIONS), "t_long_age_slope", "t_long_intercept",
+    *(f"fraction_short_{p}" for p in POPULATIONS),
+    "assay_lod_default", "assay_lod_trialnet", "assay_cv",
+)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -55,23 +63,28 @@ _REQUIRED_KEYS = ("value", "unit", "source", "tag", "verified")
 def cpeptide_parameter_table() -> Mapping[str, Mapping[str, Any]]:
     """Raw entries of ``params/cpeptide.toml``: name -> {value, unit, source, tag, verified}.
 
+    Read with :func:`isletsim.params.toml_file.load_parameter_file` (every parameter of
+    :data:`_PARAMETER_NAMES`, no other, each with a finite value, the fields above and
+    optionally ``note``), then the science-reference tags are checked
+    (:func:`isletsim.params.toml_file.check_tags`).
+
     Raises
     ------
-    ValueError
-        If an entry lacks a required key or its tag and ``verified``/``source`` disagree
-        (``V`` must be verified; ``U`` must have ``source = "unverified"``).
+    isletsim.params.toml_file.ParameterFileError
+        A :class:`ValueError` naming the file, parameter and field: a missing or unknown
+        parameter or field, a non-finite value, a non-boolean ``verified``, or a tag that
+        disagrees with ``verified``/``source`` (``V`` must be verified; ``U`` must have
+        ``source = "unverified"``).
     """
-    with (resources.files("isletsim.params") / _PARAM_FILE).open("rb") as fh:
-        table = tomllib.load(fh)
-    for name, entry in table.items():
-        missing = [k for k in _REQUIRED_KEYS if k not in entry]
-        if missing:
-            raise ValueError(f"{_PARAM_FILE}: entry {name!r} lacks {missing}")
-        if entry["verified"] != (entry["tag"] == "V"):
-            raise ValueError(f"{_PARAM_FILE}: entry {name!r}: verified must be true iff tag V")
-        if entry["tag"] == "U" and entry["source"] != "unverified":
-            raise ValueError(f"{_PARAM_FILE}: entry {name!r}: tag U needs source 'unverified'")
-    return table
+    entries = load_parameter_file(
+        "isletsim.params",
+        _PARAM_FILE,
+        expected=_PARAMETER_NAMES,
+        required_keys=_REQUIRED_KEYS,
+        allowed_keys=(*_REQUIRED_KEYS, "note"),
+    )
+    check_tags(entries, file=_PARAM_FILE)
+    return MappingProxyType({name: MappingProxyType(e.as_dict()) for name, e in entries.items()})
 
 
 @dataclass(frozen=True)

@@ -37,11 +37,10 @@ Arrays are ``(N, ...)`` over participants; glucose is in mg/dL and time in days.
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -52,11 +51,17 @@ from isletsim.metrics.hba1c import (
     ADAG_SLOPE_MGDL_PER_PCT,
     hba1c_from_mean_glucose,
 )
+from isletsim.params.toml_file import check_tags, load_parameter_file
 from isletsim.units import mg_dl_to_mmol
 
 SECONDS_PER_DAY: float = 86_400.0
 _PARAM_FILE = "glycation.toml"
 _REQUIRED_KEYS = ("value", "unit", "source", "tag", "verified")
+#: Entries of ``params/glycation.toml``.
+_PARAMETER_NAMES: tuple[str, ...] = (
+    "k_glycation", "h_newborn", "calibration_glucose_min", "calibration_glucose_max",
+    "mean_rbc_age_sd", "mean_rbc_age_min_measured", "mean_rbc_age_max_measured",
+)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -64,23 +69,28 @@ _REQUIRED_KEYS = ("value", "unit", "source", "tag", "verified")
 def glycation_parameter_table() -> Mapping[str, Mapping[str, Any]]:
     """Raw entries of ``params/glycation.toml``: name -> {value, unit, source, tag, verified}.
 
+    Read with :func:`isletsim.params.toml_file.load_parameter_file` (every parameter of
+    :data:`_PARAMETER_NAMES`, no other, each with a finite value, the fields above and
+    optionally ``note``), then the science-reference tags are checked
+    (:func:`isletsim.params.toml_file.check_tags`).
+
     Raises
     ------
-    ValueError
-        If an entry lacks a required key or its tag and ``verified``/``source`` disagree
-        (``V`` must be verified; ``U`` must have ``source = "unverified"``).
+    isletsim.params.toml_file.ParameterFileError
+        A :class:`ValueError` naming the file, parameter and field: a missing or unknown
+        parameter or field, a non-finite value, a non-boolean ``verified``, or a tag that
+        disagrees with ``verified``/``source`` (``V`` must be verified; ``U`` must have
+        ``source = "unverified"``).
     """
-    with (resources.files("isletsim.params") / _PARAM_FILE).open("rb") as fh:
-        table = tomllib.load(fh)
-    for name, entry in table.items():
-        missing = [k for k in _REQUIRED_KEYS if k not in entry]
-        if missing:
-            raise ValueError(f"{_PARAM_FILE}: entry {name!r} lacks {missing}")
-        if entry["verified"] != (entry["tag"] == "V"):
-            raise ValueError(f"{_PARAM_FILE}: entry {name!r}: verified must be true iff tag V")
-        if entry["tag"] == "U" and entry["source"] != "unverified":
-            raise ValueError(f"{_PARAM_FILE}: entry {name!r}: tag U needs source 'unverified'")
-    return table
+    entries = load_parameter_file(
+        "isletsim.params",
+        _PARAM_FILE,
+        expected=_PARAMETER_NAMES,
+        required_keys=_REQUIRED_KEYS,
+        allowed_keys=(*_REQUIRED_KEYS, "note"),
+    )
+    check_tags(entries, file=_PARAM_FILE)
+    return MappingProxyType({name: MappingProxyType(e.as_dict()) for name, e in entries.items()})
 
 
 @dataclass(frozen=True)

@@ -179,22 +179,67 @@ def parameter_matrix(patients: pd.DataFrame) -> np.ndarray:
     :data:`PARAMS` must be columns of ``patients``; secretion, C-peptide and glucagon
     parameters are taken from ``patients`` where present, else from
     :func:`secretion_defaults` (see :func:`optional_parameters`).
+
+    Every assembled value must be finite and >= 0. No parameter of the model may be
+    negative: :data:`PARAMS` are body weight, rate constants (``kabs, kmax, kmin, kp2, kp3,
+    k1, k2, ke1, m1, m2, m4, m30, ka1, ka2, kd, p2u, ki, ksc``), volumes (``Vi, Vg``),
+    fractions (``f, b, d``), the basal EGP ``kp1``, the renal threshold ``ke2``, Michaelis-Menten
+    ``Fsnc, Vm0, Vmx, Km0``, basal insulin ``Ib`` and basal infusion ``u2ss`` (0 for a
+    healthy subject). The secretion, C-peptide and glucagon parameters are gains, rates,
+    thresholds, volumes, basal levels or fractions (``glc_alpha_native`` may be 0), and the
+    derived parameters are built from these. Zero is accepted (e.g. ``u2ss``); a zero
+    body weight or volume shows up as a non-finite derived parameter.
+
+    Raises
+    ------
+    KeyError
+        If a column of :data:`PARAMS` is missing.
+    ValueError
+        Naming the parameter (column) and the participant (row label) of the first value
+        that is non-finite or negative.
     """
     missing = [c for c in PARAMS if c not in patients.columns]
     if missing:
         raise KeyError(f"patient parameter table lacks column(s) {missing}")
     base = patients.loc[:, list(PARAMS)].to_numpy(dtype=np.float64)
+    _check_parameter_matrix(base, patients.index, PARAMS)  # before BW etc. feed the defaults
     opt = optional_parameters(patients)
     optional = np.column_stack([opt[c] for c in OPTIONAL_PARAMS])
     heb = opt["HEb"]
-    derived = np.column_stack([
-        base[:, P_F] * base[:, P_KABS] / base[:, P_BW],
-        1.0 / base[:, P_VI],
-        1.0 / base[:, P_VG],
-        heb * base[:, P_M1] / (1.0 - heb),
-        opt["glc_n"] * opt["glc_Hb"],  # basal glucagon secretion SRbH (steady state)
-    ])  # fmt: skip
-    return np.ascontiguousarray(np.hstack([base, optional, derived]))
+    with np.errstate(divide="ignore", invalid="ignore"):  # zeros are reported just below
+        derived = np.column_stack([
+            base[:, P_F] * base[:, P_KABS] / base[:, P_BW],
+            1.0 / base[:, P_VI],
+            1.0 / base[:, P_VG],
+            heb * base[:, P_M1] / (1.0 - heb),
+            opt["glc_n"] * opt["glc_Hb"],  # basal glucagon secretion SRbH (steady state)
+        ])  # fmt: skip
+    matrix = np.ascontiguousarray(np.hstack([base, optional, derived]))
+    _check_parameter_matrix(matrix, patients.index, PARAMS + OPTIONAL_PARAMS + DERIVED_PARAMS)
+    return matrix
+
+
+def _check_parameter_matrix(matrix: np.ndarray, rows: pd.Index, names: tuple[str, ...]) -> None:
+    """Raise ValueError naming the column and row of the first non-finite or negative value.
+
+    ``names`` labels the columns of ``matrix`` (a prefix of the full parameter order).
+    """
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(matrix) | (matrix < 0.0)
+    if not bad.any():
+        return
+    cols = np.flatnonzero(bad.any(axis=0))
+    j = int(cols[0])
+    i = int(np.flatnonzero(bad[:, j])[0])
+    value = matrix[i, j]
+    what = "non-finite" if not math.isfinite(value) else "negative"
+    source = "derived from other parameters" if j >= len(PARAMS) + len(OPTIONAL_PARAMS) else ""
+    others = [names[c] for c in cols[1:]]
+    raise ValueError(
+        f"parameter {names[j]!r}{f' ({source})' if source else ''} of participant "
+        f"{rows[i]!r} is {what} ({value!r}); every parameter must be finite and >= 0"
+        + (f"; further bad parameters: {', '.join(others)}" if others else "")
+    )
 
 
 def optional_parameters(patients: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -56,7 +56,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-import tomllib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,6 +68,14 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import betaincinv, ndtri
+
+from isletsim.params.toml_file import (
+    ParameterEntry,
+    ParameterFileError,
+    check_table_keys,
+    parse_parameter_table,
+    read_parameter_document,
+)
 
 #: Days per year used to convert the yearly figures of the parameter files (Julian year).
 DAYS_PER_YEAR: float = 365.25
@@ -87,7 +94,9 @@ _REGIMEN_FILE = "immunosuppression.toml"
 #: Uniforms taken from each participant's stream per course (see module docstring).
 N_UNIFORMS_PER_COURSE: int = 5
 _U_EARLY_LOSS, _U_TAU, _U_LAMBDA, _U_POTENCY, _U_ABRUPT = range(N_UNIFORMS_PER_COURSE)
+#: Fields of every entry of the graft parameter files (exactly these, see the README).
 _SOURCE_KEYS = ("value", "unit", "source", "verified")
+_GRAFT_PACKAGE = "isletsim.params.graft"
 
 
 # --------------------------------------------------------------------------------------------
@@ -372,27 +381,41 @@ def _check(
         raise ValueError(f"{where}: {name} must be {rel} {low:g}{fin}, got {value!r}")
 
 
+def _graft_file_label(filename: str) -> str:
+    return f"{_GRAFT_PACKAGE.replace('.', '/')}/{filename}"
+
+
 def _read_toml(filename: str) -> dict[str, Any]:
-    with (resources.files("isletsim.params") / "graft" / filename).open("rb") as fh:
-        return tomllib.load(fh)
+    return read_parameter_document(
+        resources.files(_GRAFT_PACKAGE) / filename, label=_graft_file_label(filename)
+    )
 
 
-def _sourced(table: Mapping[str, Any], where: str) -> dict[str, SourcedValue]:
-    out: dict[str, SourcedValue] = {}
-    for key, entry in table.items():
-        if not isinstance(entry, Mapping) or set(entry) != set(_SOURCE_KEYS):
-            raise ValueError(f"{where}: {key!r} must have exactly the keys {_quoted(_SOURCE_KEYS)}")
-        if not isinstance(entry["verified"], bool) or not str(entry["source"]).strip():
-            raise ValueError(f"{where}: {key!r} needs a non-empty source and verified = true/false")
-        out[key] = SourcedValue(
-            float(entry["value"]), str(entry["unit"]), str(entry["source"]), entry["verified"]
-        )
-    return out
+def _sourced(
+    table: Any, filename: str, table_path: str, expected: Sequence[str] | None = None
+) -> dict[str, SourcedValue]:
+    """Entries of one sub-table, validated by the shared parameter-file loader."""
+    entries: dict[str, ParameterEntry] = parse_parameter_table(
+        table,
+        file=_graft_file_label(filename),
+        table_path=table_path,
+        expected=expected,
+        required_keys=_SOURCE_KEYS,
+        allowed_keys=_SOURCE_KEYS,
+    )
+    return {
+        k: SourcedValue(float(e.value), str(e.unit), e.source, e.verified)
+        for k, e in entries.items()
+    }
 
 
 @cache
 def _reference_values() -> dict[str, SourcedValue]:
-    return _sourced(_read_toml(_REFERENCE_FILE)["parameters"], _REFERENCE_FILE)
+    doc = _read_toml(_REFERENCE_FILE)
+    check_table_keys(
+        doc, file=_graft_file_label(_REFERENCE_FILE), table_path="", required=("parameters",)
+    )
+    return _sourced(doc["parameters"], _REFERENCE_FILE, "parameters", ("reference_pancreas_ieq",))
 
 
 @cache
@@ -412,18 +435,27 @@ def load_islet_product(name: str) -> IsletProduct:
     if name not in PRODUCT_FILES:
         raise ValueError(f"unknown product {name!r}; valid values: {_quoted(ISLET_PRODUCTS)}")
     filename = PRODUCT_FILES[name]
+    label = _graft_file_label(filename)
     data = _read_toml(filename)
-    header = data["product"]
-    if header["name"] != name:
-        raise ValueError(f"{filename}: product name {header['name']!r} is not {name!r}")
-    params = _sourced(data["parameters"], filename)
-    required = set(_PRODUCT_PARAMETERS) - (
-        {"cells_per_ieq"} if header["dose_unit"] != "cells" else set()
+    check_table_keys(
+        data, file=label, table_path="", required=("product", "parameters"), allowed=("doses",)
     )
-    missing, extra = required - set(params), set(params) - set(_PRODUCT_PARAMETERS)
-    if missing or extra:
-        raise ValueError(f"{filename}: missing {sorted(missing)}, unknown {sorted(extra)}")
-    doses = _sourced(data.get("doses", {}), filename)
+    header = check_table_keys(
+        data["product"],
+        file=label,
+        table_path="product",
+        required=("name", "dose_unit"),
+        allowed=("description",),
+    )
+    if header["name"] != name:
+        raise ParameterFileError(
+            label, f"product name {header['name']!r} is not {name!r}", field="name"
+        )
+    expected = [
+        k for k in _PRODUCT_PARAMETERS if k != "cells_per_ieq" or header["dose_unit"] == "cells"
+    ]
+    params = _sourced(data["parameters"], filename, "parameters", expected)
+    doses = _sourced(data.get("doses", {}), filename, "doses")
     reference = _reference_values()
     sources = {**params, "reference_ieq": reference["reference_pancreas_ieq"]}
     sources.update({f"dose:{k}": v for k, v in doses.items()})
@@ -443,8 +475,17 @@ def load_islet_product(name: str) -> IsletProduct:
 def load_immunosuppression_regimens() -> Mapping[str, ImmunosuppressionRegimen]:
     """The shipped immunosuppression regimens, by name (``"none"``, ``"standard"``)."""
     regimens = {}
-    for name, entry in _read_toml(_REGIMEN_FILE)["regimens"].items():
-        params = _sourced(entry["parameters"], f"{_REGIMEN_FILE} [{name}]")
+    label = _graft_file_label(_REGIMEN_FILE)
+    doc = _read_toml(_REGIMEN_FILE)
+    check_table_keys(doc, file=label, table_path="", required=("regimens",))
+    for name, entry in doc["regimens"].items():
+        path = f"regimens.{name}"
+        check_table_keys(
+            entry, file=label, table_path=path, required=("parameters",), allowed=("description",)
+        )
+        params = _sourced(
+            entry["parameters"], _REGIMEN_FILE, f"{path}.parameters", ("abrupt_loss_multiplier",)
+        )
         regimens[name] = ImmunosuppressionRegimen(
             name=name,
             description=entry.get("description", ""),
