@@ -14,8 +14,8 @@ hypo-/hyperglycaemia episodes.
   below_percent, above_percent, lbgi, hbgi, gri, mage, conga(n=1), modd,
   episode_calculation``) on the first ``--iglu-subset`` participants of the same data,
   scaled **linearly** to the full cohort. iglu's per-subject loops grow faster than
-  linearly with the number of subjects (see shared/docs/cgm-metrics.md §7), so the scaled figure
-  is a lower bound on iglu's real time and the ratio is conservative.
+  linearly with the number of subjects (it masks the whole frame once per subject), so
+  the scaled figure is a lower bound on iglu's real time and the ratio is conservative.
 
 Usage::
 
@@ -207,8 +207,8 @@ def markdown(res: dict[str, object]) -> str:
             "",
             f"Numba compilation / cache load before timing: {res['warmup_seconds']} s (not "
             "included). iglu loops over subjects with a boolean mask over the whole frame, so "
-            "its real time at 1,000 participants is higher than the linear scaling "
-            "(shared/docs/cgm-metrics.md §7); the ratio is a lower bound.",
+            "its real time at 1,000 participants is higher than the linear scaling; "
+            "the ratio is a lower bound.",
             "",
             f"Machine: {mach['cpu_model']}, {mach['cores']} usable core(s), "
             f"Python {mach['python']}, numpy {mach['numpy']}, pandas {mach['pandas']}, "
