@@ -394,9 +394,7 @@ def plot_agp(
     """
     one = _one_participant(table, id)
     agp = agp_percentiles(one, tz=tz, bin_minutes=bin_minutes, units=units)
-    if ax is None:
-        fig = new_figure((9.0, 4.0))
-        ax = fig.add_subplot()
+    ax = _axes_or_new(ax, (9.0, 4.0))
     x = (agp["start_minute"].to_numpy(dtype=float) + bin_minutes / 2.0) / 60.0
     cols = {q: agp[f"p{q:g}"].to_numpy(dtype=float) for q in AGP_PERCENTILES}
     # Wrap around midnight so the bands run from 0 h to 24 h.
@@ -545,9 +543,7 @@ def plot_metrics_panel(
     -------
     matplotlib.figure.Figure
     """
-    if ax is None:
-        fig = new_figure((5.0, 4.0))
-        ax = fig.add_subplot()
+    ax = _axes_or_new(ax, (5.0, 4.0))
     ax.set_axis_off()
     lines: list[tuple[str, str, str, str | None]] = []
     lines.append(("Readings", _fmt(row.get("n_readings"), "{:.0f}"), "", None))
@@ -597,9 +593,7 @@ def plot_time_in_ranges(
     -------
     matplotlib.figure.Figure
     """
-    if ax is None:
-        fig = new_figure((3.0, 4.0))
-        ax = fig.add_subplot()
+    ax = _axes_or_new(ax, (3.0, 4.0))
     parts = range_percentages(row)
     mmol = units == "mmol/L"
     _unit_factor(units)  # validates units
@@ -689,6 +683,13 @@ def new_figure(size: tuple[float, float], dpi: float = 100.0) -> Figure:
 
 
 # --------------------------------------------------------------------------- helpers
+def _axes_or_new(ax: Axes | None, size: tuple[float, float]) -> Axes:
+    """``ax``, or the one axes of a :func:`new_figure` of ``size`` inches when it is None."""
+    if ax is None:
+        ax = new_figure(size).add_subplot()
+    return ax
+
+
 def _check_bins(bin_minutes: int) -> int:
     if (
         isinstance(bin_minutes, bool)

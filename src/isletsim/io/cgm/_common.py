@@ -303,6 +303,14 @@ def norm(cell: str) -> str:
     return cell.strip().strip("\ufeff").strip().casefold()
 
 
+def find_column(cells: Sequence[str], prefixes: tuple[str, ...]) -> int | None:
+    """Index of the first header cell whose normalised name starts with one of ``prefixes``."""
+    for i, c in enumerate(cells):
+        if norm(c).startswith(prefixes):
+            return i
+    return None
+
+
 def find_header(
     rows: Sequence[tuple[int, list[str]]],
     is_header: Callable[[Sequence[str]], bool],
@@ -861,6 +869,119 @@ def tz_info(
     if source == "default":
         notes.append("no tz given: naive device times were read as UTC (pass tz=...)")
     return {"units": units, "tz": name, "tz_source": source, "notes": notes}
+
+
+def fold_note(resolved: int, detail: str = "") -> str:
+    """The read-report note for ``resolved`` readings placed in a DST fold."""
+    note = f"{resolved} readings in a DST fold placed by the step-back rule"
+    return f"{note} ({detail})" if detail else note
+
+
+def finish_local(
+    src: Source,
+    fmt: str,
+    rej: Rejections,
+    *,
+    id: str | None,
+    tz: tzinfo,
+    tz_source: str,
+    unit: str,
+    floor: float,
+    ceiling: float,
+    lines: Sequence[int],
+    order: Iterable[Any],
+    naive: pd.Series,
+    raw_t: pd.Series,
+    time_field: str,
+    raw_g: pd.Series,
+    glucose_field: str | Iterable[object],
+    notes: list[str],
+    fold_detail: str = "",
+) -> GlucoseTable:
+    """Finish the read of a one-participant export with naive local device times.
+
+    Glucose cells are converted (:func:`glucose_from_text` with the device's ``floor`` and
+    ``ceiling``), the times localised in ``tz`` with DST folds ordered by ``order`` (a
+    :func:`fold_note` with ``fold_detail`` is added to ``notes`` when any were placed), and
+    the readings handed to :func:`finish` with the problems in priority order: unparseable
+    time, glucose, DST gap/fold. The participant is ``id`` or the file name without suffix.
+    """
+    glucose, flag, gprob = glucose_from_text(raw_g, unit, floor, ceiling)
+    utc, zprob, resolved = localize(naive, tz, np.asarray(order))
+    if resolved:
+        notes.append(fold_note(resolved, fold_detail))
+    cand = candidates(
+        ids=id or src.stem,
+        time=utc,
+        glucose=glucose,
+        flag=flag,
+        source_row=lines,
+        order=order,
+        problems=[
+            (time_problems(naive, raw_t), time_field, raw_t),
+            (gprob, glucose_field, raw_g),
+            (zprob, time_field, raw_t),
+        ],
+    )
+    info = tz_info(tz, tz_source, naive=True, units=unit, notes=notes)
+    return finish(src, fmt, cand, rej, info)
+
+
+@dataclass
+class Records:
+    """Per-record columns of a JSON export that stores UTC instants.
+
+    One entry per accepted record (``row`` is its 0-based index in the JSON array) with
+    its time, glucose in mg/dL, flag, raw value and the one problem found (``""`` if none)
+    with the field it concerns.
+    """
+
+    rows: list[int] = field(default_factory=list)
+    times: list[Any] = field(default_factory=list)
+    glucose: list[float] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    raws: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    fields: list[str] = field(default_factory=list)
+
+    def add(
+        self, row: int, time: Any, glucose: float, flag: str, raw: object, problem: str,
+        problem_field: str,
+    ) -> None:
+        """Record one record."""
+        self.rows.append(row)
+        self.times.append(time)
+        self.glucose.append(glucose)
+        self.flags.append(flag)
+        self.raws.append("" if raw is None else str(raw))
+        self.problems.append(problem)
+        self.fields.append(problem_field)
+
+    def finish(
+        self,
+        src: Source,
+        fmt: str,
+        rej: Rejections,
+        *,
+        id: str | None,
+        time: pd.Series,
+        problems: Iterable[object],
+        tz: tzinfo,
+        tz_source: str,
+        units: str,
+    ) -> GlucoseTable:
+        """Hand the records to :func:`finish` with their UTC ``time`` and ``problems``."""
+        cand = candidates(
+            ids=id or src.stem,
+            time=time,
+            glucose=self.glucose,
+            flag=self.flags,
+            source_row=self.rows,
+            order=self.rows,
+            problems=[(problems, self.fields, self.raws)],
+        )
+        info = tz_info(tz, tz_source, naive=False, units=units, notes=[])
+        return finish(src, fmt, cand, rej, info)
 
 
 # --------------------------------------------------------------------------- report

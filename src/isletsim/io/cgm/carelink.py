@@ -48,19 +48,14 @@ from isletsim.io.cgm._common import (
     CGMFormatError,
     Rejections,
     Source,
-    candidates,
-    finish,
+    finish_local,
     first_line,
     fit_row,
-    glucose_from_text,
     is_blank,
-    localize,
     norm,
     parse_local_times,
     read_csv_rows,
     sniff_delimiter,
-    time_problems,
-    tz_info,
 )
 
 NAME = "carelink"
@@ -195,26 +190,13 @@ def read(src: Source, *, tz: tzinfo, tz_source: str, id: str | None) -> GlucoseT
     fams = (_ISO, _DAY_FIRST, _MONTH_FIRST) if delimiter == ";" else (_ISO, _MONTH_FIRST,
                                                                        _DAY_FIRST)
     naive, _ = parse_local_times(raw_t, fams)
-    glucose, flag, gprob = glucose_from_text(raw_g, unit, FLOOR_MGDL, CEILING_MGDL)
     steps = np.diff(naive.dropna().to_numpy().astype("datetime64[us]").astype(np.int64))
     newest_first = bool((steps < 0).sum() > (steps > 0).sum())
-    order = -np.asarray(lines) if newest_first else np.asarray(lines)
-    utc, zprob, resolved = localize(naive, tz, order)
-    notes = [f"rows are {'newest' if newest_first else 'oldest'} first"]
-    if resolved:
-        notes.append(f"{resolved} readings in a DST fold placed by the step-back rule")
-    cand = candidates(
-        ids=id or src.stem,
-        time=utc,
-        glucose=glucose,
-        flag=flag,
-        source_row=lines,
-        order=order,
-        problems=[
-            (time_problems(naive, raw_t), "Date Time", raw_t),
-            (gprob, pd.Series(fields, index=idx, dtype="string"), raw_g),
-            (zprob, "Date Time", raw_t),
-        ],
+    return finish_local(
+        src, NAME, rej, id=id, tz=tz, tz_source=tz_source, unit=unit,
+        floor=FLOOR_MGDL, ceiling=CEILING_MGDL, lines=lines,
+        order=-np.asarray(lines) if newest_first else np.asarray(lines), naive=naive,
+        raw_t=raw_t, time_field="Date Time", raw_g=raw_g,
+        glucose_field=pd.Series(fields, index=idx, dtype="string"),
+        notes=[f"rows are {'newest' if newest_first else 'oldest'} first"],
     )
-    info = tz_info(tz, tz_source, naive=True, units=unit, notes=notes)
-    return finish(src, NAME, cand, rej, info)

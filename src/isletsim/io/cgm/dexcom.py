@@ -43,21 +43,17 @@ from isletsim.io.cgm._common import (
     CGMFormatError,
     Rejections,
     Source,
-    candidates,
+    find_column,
     find_header,
-    finish,
+    finish_local,
     first_line,
     fit_row,
-    glucose_from_text,
     is_blank,
-    localize,
     norm,
     parse_decimal,
     parse_local_times,
     read_csv_rows,
     sniff_delimiter,
-    time_problems,
-    tz_info,
 )
 
 NAME = "dexcom"
@@ -74,13 +70,6 @@ TIME_FORMATS = (
 )
 
 
-def _find(cells: Sequence[str], prefixes: Sequence[str]) -> int | None:
-    for i, c in enumerate(cells):
-        if norm(c).startswith(prefixes):
-            return i
-    return None
-
-
 def _glucose_col(cells: Sequence[str]) -> tuple[int, str] | None:
     for i, c in enumerate(cells):
         m = _GLUCOSE.match(norm(c))
@@ -92,8 +81,8 @@ def _glucose_col(cells: Sequence[str]) -> tuple[int, str] | None:
 def is_header(cells: Sequence[str]) -> bool:
     """True for a Clarity header row (timestamp, event type and glucose columns)."""
     return (
-        _find(cells, _TIME) is not None
-        and _find(cells, _EVENT) is not None
+        find_column(cells, _TIME) is not None
+        and find_column(cells, _EVENT) is not None
         and _glucose_col(cells) is not None
     )
 
@@ -139,9 +128,9 @@ def read(src: Source, *, tz: tzinfo, tz_source: str, id: str | None) -> GlucoseT
     assert found is not None  # guaranteed by is_header
     gcol, graw = found
     unit = _unit(src, graw, hline, header[gcol].strip())
-    tcol, ecol = _find(header, _TIME), _find(header, _EVENT)
+    tcol, ecol = find_column(header, _TIME), find_column(header, _EVENT)
     assert tcol is not None and ecol is not None
-    txt, txi = _find(header, _TX_TIME), _find(header, _TX_ID)
+    txt, txi = find_column(header, _TX_TIME), find_column(header, _TX_ID)
     width = len(header)
     rej = Rejections(src.file)
 
@@ -174,7 +163,6 @@ def read(src: Source, *, tz: tzinfo, tz_source: str, id: str | None) -> GlucoseT
     raw_t = pd.Series(times, index=idx, dtype="string")
     raw_g = pd.Series(values, index=idx, dtype="string")
     naive, _ = parse_local_times(raw_t, TIME_FORMATS)
-    glucose, flag, gprob = glucose_from_text(raw_g, unit, FLOOR_MGDL, CEILING_MGDL)
     tx = parse_decimal(tx_time)
     if len(lines) and not np.isnan(tx).any() and len(set(tx_id)) == 1:
         order = tx
@@ -182,24 +170,9 @@ def read(src: Source, *, tz: tzinfo, tz_source: str, id: str | None) -> GlucoseT
     else:
         order = np.asarray(lines, dtype=float)
         order_note = "DST folds ordered by file order"
-    utc, zprob, resolved = localize(naive, tz, order)
-    notes: list[str] = []
-    if resolved:
-        notes.append(f"{resolved} readings in a DST fold placed by the step-back rule "
-                     f"({order_note})")
-    tname = header[tcol].strip()
-    cand = candidates(
-        ids=id or src.stem,
-        time=utc,
-        glucose=glucose,
-        flag=flag,
-        source_row=lines,
-        order=order,
-        problems=[
-            (time_problems(naive, raw_t), tname, raw_t),
-            (gprob, header[gcol].strip(), raw_g),
-            (zprob, tname, raw_t),
-        ],
+    return finish_local(
+        src, NAME, rej, id=id, tz=tz, tz_source=tz_source, unit=unit,
+        floor=FLOOR_MGDL, ceiling=CEILING_MGDL, lines=lines, order=order, naive=naive,
+        raw_t=raw_t, time_field=header[tcol].strip(), raw_g=raw_g,
+        glucose_field=header[gcol].strip(), notes=[], fold_detail=order_note,
     )
-    info = tz_info(tz, tz_source, naive=True, units=unit, notes=notes)
-    return finish(src, NAME, cand, rej, info)

@@ -51,6 +51,7 @@ from isletsim.io.cgm._common import (
     candidates,
     finish,
     fit_row,
+    fold_note,
     glucose_from_text,
     is_blank,
     localize,
@@ -228,7 +229,7 @@ def read(src: Source, *, tz: tzinfo, tz_source: str, id: str | None) -> GlucoseT
         utc, zprob, resolved = localize(parsed, tz, np.asarray(lines), ids.to_numpy())
         naive_times = True
         if resolved:
-            notes.append(f"{resolved} readings in a DST fold placed by the step-back rule")
+            notes.append(fold_note(resolved))
     cand = candidates(
         ids=ids,
         time=utc,

@@ -50,20 +50,16 @@ from isletsim.io.cgm._common import (
     CGMFormatError,
     Rejections,
     Source,
-    candidates,
+    find_column,
     find_header,
-    finish,
+    finish_local,
     first_line,
     fit_row,
-    glucose_from_text,
     is_blank,
-    localize,
     norm,
     parse_local_times,
     read_csv_rows,
     sniff_delimiter,
-    time_problems,
-    tz_info,
 )
 
 NAME = "libreview"
@@ -97,16 +93,9 @@ ISO_FORMATS = tuple(
 )
 
 
-def _find(cells: Sequence[str], prefixes: Sequence[str]) -> int | None:
-    for i, c in enumerate(cells):
-        if norm(c).startswith(prefixes):
-            return i
-    return None
-
-
 def is_header(cells: Sequence[str]) -> bool:
     """True for a LibreView column header (record type and device timestamp columns)."""
-    return _find(cells, _TYPE) is not None and _find(cells, _TIME) is not None
+    return find_column(cells, _TYPE) is not None and find_column(cells, _TIME) is not None
 
 
 def _unit_of(src: Source, name: str, row: int) -> str:
@@ -153,8 +142,8 @@ def read(
             field="Record Type",
         )
     hline, header = rows[pos]
-    hcol, scol = _find(header, _HISTORIC), _find(header, _SCAN)
-    tcol, ycol = _find(header, _TIME), _find(header, _TYPE)
+    hcol, scol = find_column(header, _HISTORIC), find_column(header, _SCAN)
+    tcol, ycol = find_column(header, _TIME), find_column(header, _TYPE)
     assert tcol is not None and ycol is not None
     if hcol is None:
         raise CGMFormatError(src.file, "missing historic glucose column", row=hline,
@@ -204,25 +193,11 @@ def read(
     raw_g = pd.Series(values, index=idx, dtype="string")
     families = (US_FORMATS, EU_FORMATS) if unit == "mg/dL" else (EU_FORMATS, US_FORMATS)
     naive, fam = parse_local_times(raw_t, (*families, ISO_FORMATS))
-    glucose, flag, gprob = glucose_from_text(raw_g, unit, FLOOR_MGDL, CEILING_MGDL)
-    utc, zprob, resolved = localize(naive, tz)
     names = ("month-first", "day-first") if unit == "mg/dL" else ("day-first", "month-first")
-    notes = [f"Device Timestamp read as {(*names, 'ISO')[fam]} dates"]
-    if resolved:
-        notes.append(f"{resolved} readings in a DST fold placed by the step-back rule")
-    tname = header[tcol].strip()
-    cand = candidates(
-        ids=id or src.stem,
-        time=utc,
-        glucose=glucose,
-        flag=flag,
-        source_row=lines,
-        order=lines,
-        problems=[
-            (time_problems(naive, raw_t), tname, raw_t),
-            (gprob, pd.Series(fields, index=idx, dtype="string"), raw_g),
-            (zprob, tname, raw_t),
-        ],
+    return finish_local(
+        src, NAME, rej, id=id, tz=tz, tz_source=tz_source, unit=unit,
+        floor=FLOOR_MGDL, ceiling=CEILING_MGDL, lines=lines, order=lines, naive=naive,
+        raw_t=raw_t, time_field=header[tcol].strip(), raw_g=raw_g,
+        glucose_field=pd.Series(fields, index=idx, dtype="string"),
+        notes=[f"Device Timestamp read as {(*names, 'ISO')[fam]} dates"],
     )
-    info = tz_info(tz, tz_source, naive=True, units=unit, notes=notes)
-    return finish(src, NAME, cand, rej, info)

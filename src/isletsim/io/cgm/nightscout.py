@@ -47,12 +47,10 @@ from isletsim.io.cgm._common import (
     REASON_MISSING_TIME,
     TIME_MAX,
     TIME_MIN,
+    Records,
     Rejections,
     Source,
-    candidates,
-    finish,
     json_number,
-    tz_info,
 )
 
 NAME = "nightscout"
@@ -129,13 +127,7 @@ def read(src: Source, *, tz: tzinfo, tz_source: str, id: str | None) -> GlucoseT
     """
     records = src.json_records()
     rej = Rejections(src.file)
-    rows: list[int] = []
-    ms_list: list[float] = []
-    gl: list[float] = []
-    flags: list[str] = []
-    raws: list[str] = []
-    probs: list[str] = []
-    pfields: list[str] = []
+    rec = Records()
     for i, r in enumerate(records):
         if not isinstance(r, dict):
             rej.add(i, "", type(r).__name__, "not an entry object")
@@ -167,40 +159,27 @@ def read(src: Source, *, tz: tzinfo, tz_source: str, id: str | None) -> GlucoseT
             g = sgv
         if not prob and tprob:
             prob, pfield, raw = tprob, tfield, traw
-        rows.append(i)
-        ms_list.append(math.nan if ms is None else ms)
-        gl.append(g)
-        flags.append(flag)
-        raws.append("" if raw is None else str(raw))
-        probs.append(prob)
-        pfields.append(pfield)
+        rec.add(i, math.nan if ms is None else ms, g, flag, raw, prob, pfield)
 
     # Duplicates from several uploaders: same sgv within 30 s of a kept entry.
+    ms_list = rec.times
     last_kept: dict[float, float] = {}
-    for k in sorted(range(len(rows)), key=lambda k: (ms_list[k], rows[k])):
-        if probs[k]:
+    for k in sorted(range(len(rec.rows)), key=lambda k: (ms_list[k], rec.rows[k])):
+        if rec.problems[k]:
             continue
-        prev = last_kept.get(gl[k])
+        prev = last_kept.get(rec.glucose[k])
         if prev is not None and ms_list[k] - prev < DUPLICATE_WINDOW_MS:
-            probs[k], pfields[k], raws[k] = REASON_DUPLICATE, "date", f"{ms_list[k]:.0f}"
+            rec.problems[k], rec.fields[k] = REASON_DUPLICATE, "date"
+            rec.raws[k] = f"{ms_list[k]:.0f}"
         else:
-            last_kept[gl[k]] = ms_list[k]
+            last_kept[rec.glucose[k]] = ms_list[k]
 
-    idx = pd.RangeIndex(len(rows))
+    idx = pd.RangeIndex(len(rec.rows))
     ms_arr = np.asarray(ms_list, dtype="float64")
     time = pd.Series(
         pd.to_datetime(np.round(ms_arr), unit="ms", utc=True), index=idx
     ).astype("datetime64[ns, UTC]")
-    cand = candidates(
-        ids=id or src.stem,
-        time=time,
-        glucose=gl,
-        flag=flags,
-        source_row=rows,
-        order=rows,
-        problems=[
-            (probs, pfields, raws)
-        ],
+    return rec.finish(
+        src, NAME, rej, id=id, time=time, problems=rec.problems, tz=tz, tz_source=tz_source,
+        units="mg/dL",
     )
-    info = tz_info(tz, tz_source, naive=False, units="mg/dL", notes=[])
-    return finish(src, NAME, cand, rej, info)

@@ -48,13 +48,11 @@ from isletsim.io.cgm._common import (
     REASON_MISSING_TIME,
     TIME_MAX,
     TIME_MIN,
+    Records,
     Rejections,
     Source,
-    candidates,
-    finish,
     json_number,
     to_utc_ns,
-    tz_info,
 )
 
 NAME = "tidepool"
@@ -126,13 +124,7 @@ def read(src: Source, *, tz: tzinfo, tz_source: str, id: str | None) -> GlucoseT
     """
     records = src.json_records()
     rej = Rejections(src.file)
-    rows: list[int] = []
-    times: list[pd.Timestamp | None] = []
-    gl: list[float] = []
-    flags: list[str] = []
-    raws: list[str] = []
-    probs: list[str] = []
-    pfields: list[str] = []
+    rec = Records()
     units_seen: set[str] = set()
     for i, r in enumerate(records):
         if not isinstance(r, dict):
@@ -167,31 +159,15 @@ def read(src: Source, *, tz: tzinfo, tz_source: str, id: str | None) -> GlucoseT
             units_seen.add("mg/dL" if u == "mg/dl" else "mmol/L")
         if not prob and tprob:
             prob, pfield, raw = tprob, "time", r.get("time")
-        rows.append(i)
-        times.append(ts)
-        gl.append(g)
-        flags.append(flag)
-        raws.append("" if raw is None else str(raw))
-        probs.append(prob)
-        pfields.append(pfield)
+        rec.add(i, ts, g, flag, raw, prob, pfield)
 
-    idx = pd.RangeIndex(len(rows))
-    prob_s = np.array(probs, dtype=object)
+    idx = pd.RangeIndex(len(rec.rows))
+    prob_s = np.array(rec.problems, dtype=object)
     utc = pd.Series(
-        [pd.NaT if t is None else t for t in times], index=idx, dtype="datetime64[us, UTC]"
-    ) if rows else pd.Series([], index=idx, dtype="datetime64[us, UTC]")
+        [pd.NaT if t is None else t for t in rec.times], index=idx, dtype="datetime64[us, UTC]"
+    ) if rec.rows else pd.Series([], index=idx, dtype="datetime64[us, UTC]")
     utc = to_utc_ns(utc, prob_s)
-    cand = candidates(
-        ids=id or src.stem,
-        time=utc,
-        glucose=gl,
-        flag=flags,
-        source_row=rows,
-        order=rows,
-        problems=[
-            (prob_s, pfields, raws)
-        ],
+    return rec.finish(
+        src, NAME, rej, id=id, time=utc, problems=prob_s, tz=tz, tz_source=tz_source,
+        units="/".join(sorted(units_seen)) or "mmol/L",
     )
-    units = "/".join(sorted(units_seen)) or "mmol/L"
-    info = tz_info(tz, tz_source, naive=False, units=units, notes=[])
-    return finish(src, NAME, cand, rej, info)
