@@ -19,7 +19,9 @@ The kernel releases the GIL; the engine splits participants into chunks and runs
 threads. There is no Python loop over participants.
 
 Non-finite states stop the participant and are reported through ``err``; the engine turns that
-into an exception naming participant, minute and state.
+into an exception naming participant, minute and state. The compiled functions use numba's
+``error_model="numpy"``: a division by zero gives inf/NaN (then caught by that check) instead
+of a Python exception, which removes a branch from every division of the hot loop.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ def new_stats(n: int) -> np.ndarray:
     return s
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, inline="always", error_model="numpy")
 def _accumulate(stats: np.ndarray, i: int, g: float) -> None:
     stats[i, S_N] += 1.0
     stats[i, S_SUM] += g
@@ -105,12 +107,12 @@ TRACE: tuple[str, ...] = (
 R_GP, R_GS, R_CGM, R_CHO, R_INS, R_IPL, R_CP, R_GLC = range(len(TRACE))
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, inline="always", error_model="numpy")
 def _record(rec, i, t, xi, pi, cgm, cho, ins):
     record_row(rec[i, t], xi, pi, cgm, cho, ins)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def record_row(row, xi, pi, cgm, cho, ins):
     """Fill one per-minute record (columns :data:`TRACE`) from a state vector."""
     row[R_GP] = xi[GP] * pi[P_INV_VG]
@@ -123,14 +125,14 @@ def record_row(row, xi, pi, cgm, cho, ins):
     row[R_GLC] = xi[HH]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def record_all(rec, t, x, p, cgm):
     """Record minute ``t`` of every participant with no inputs (the last minute of a run)."""
     for i in range(x.shape[0]):
         record_row(rec[i, t], x[i], p[i], cgm[i], 0.0, 0.0)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, inline="always", error_model="numpy")
 def _rk4(x, p, u, h, k1, k2, k3, k4, xt):
     n = x.shape[0]
     rhs(x, p, u, k1)
@@ -147,7 +149,7 @@ def _rk4(x, p, u, h, k1, k2, k3, k4, xt):
         x[j] = x[j] + h / 6.0 * (k1[j] + 2.0 * k2[j] + 2.0 * k3[j] + k4[j])
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, error_model="numpy")
 def advance(
     x, p, meal, t0, n_min, substeps,
     basal, bolus_rate, bolus_min, announce_u_per_g, phi,

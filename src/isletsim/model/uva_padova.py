@@ -319,7 +319,7 @@ def initial_state(patients: pd.DataFrame) -> np.ndarray:
     return x
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, inline="always", error_model="numpy")
 def _gate(x: float, dx: float) -> float:
     """Non-negativity gate: a negative state may not fall further but may recover."""
     if x < 0.0 and dx < 0.0:
@@ -327,7 +327,7 @@ def _gate(x: float, dx: float) -> float:
     return dx
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def gastric_emptying_rate(qsto: float, dbar: float, kmax: float, kmin: float,
                           b: float, d: float) -> float:
     """Emptying rate kempt(Qsto) of Dalla Man 2006 (1/min), kmax when no meal (Dbar = 0).
@@ -355,7 +355,7 @@ _B0, _B2 = 4.89352518554385e-03, 2.26843463243900e-03
 _B4, _B6 = 1.18534705686654e-04, 1.19825839466702e-06
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, inline="always", error_model="numpy")
 def fast_tanh(x: float) -> float:
     """tanh(x) to 2.6e-7 absolute, branch-free apart from the clamp."""
     x = min(max(x, -_TANH_CLAMP), _TANH_CLAMP)
@@ -364,7 +364,7 @@ def fast_tanh(x: float) -> float:
     return num / (_B0 + x2 * (_B2 + x2 * (_B4 + x2 * _B6)))
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def prepare_inputs(p: np.ndarray, cho_g_min: float, insulin_u_min: float, dbar_mg: float,
                    phi: float, u: np.ndarray, glucagon_pg_ml_min: float = 0.0) -> None:
     """Per-minute inputs of one participant (see :data:`INPUTS`), written into ``u``.
@@ -401,7 +401,7 @@ def prepare_inputs(p: np.ndarray, cho_g_min: float, insulin_u_min: float, dbar_m
         u[U_HASMEAL] = 0.0
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def rhs(x: np.ndarray, p: np.ndarray, u: np.ndarray, dx: np.ndarray) -> None:
     """Right-hand side dx/dt of one participant (minutes), written into ``dx``.
 
