@@ -210,3 +210,39 @@ def test_record_from_minute_keeps_the_tail_only(run):
     assert tail.to_frame().minute.min() == 1000
     with pytest.raises(ValueError, match="record_from_minute"):
         simulate(["adult#001"], 1, MEALS, record_from_minute=2000)
+
+
+class _TreatLows(BasalBolus):
+    """Basal-bolus plus 15 g whenever true plasma glucose is below 80 mg/dL (test policy)."""
+
+    def bind(self, patients):
+        inner = super().bind(patients)
+        seen = []
+
+        class Bound:
+            control_period_min = inner.control_period_min
+
+            def decide(self, obs):
+                seen.append(obs)
+                act = inner.decide(obs)
+                carbs = np.where(obs.glucose_plasma_mg_dl < 80, 15.0, 0.0)
+                return type(act)(act.basal_u_per_min, act.bolus_u_per_min, act.bolus_minutes,
+                                 act.meal_bolus_u_per_g, carbs)
+
+        self.seen = seen
+        return Bound()
+
+
+def test_policy_carbs_are_eaten_but_not_bolused():
+    policy = _TreatLows()
+    r = simulate(["child#004"], 1, MEALS, policy)
+    plain = simulate(["child#004"], 1, MEALS, BasalBolus())
+    extra = r.trace["carbs_g"][0].sum() - 195.0
+    assert extra > 0 and extra % 15 == 0
+    assert r.trace["glucose_plasma_mg_dl"][0].min() > plain.trace["glucose_plasma_mg_dl"][0].min()
+    # rescue carbs never trigger a meal bolus: boluses only follow the three meals
+    basal = r.trace["insulin_u"][0, 0]
+    bolus_starts = np.flatnonzero(np.diff((r.trace["insulin_u"][0] > basal * 1.5).astype(int)) == 1)
+    assert len(bolus_starts) == 3
+    obs = policy.seen[10]
+    np.testing.assert_allclose(obs.glucose_plasma_mg_dl, r.trace["glucose_plasma_mg_dl"][:, obs.t])

@@ -328,6 +328,13 @@ def _graft_fraction_function(
     return lambda day: constant
 
 
+def _nonnegative(carbs: np.ndarray, n: int) -> np.ndarray:
+    arr = np.ascontiguousarray(np.broadcast_to(np.asarray(carbs, dtype=np.float64), (n,)))
+    if not np.all(np.isfinite(arr)) or (arr < 0).any():
+        raise ValueError("a therapy policy returned carbs_g that are negative or not finite")
+    return arr
+
+
 #: Fewest participants worth a thread of their own.
 MIN_CHUNK = 256
 
@@ -373,6 +380,7 @@ def _simulate_chunk(
     rec = np.zeros((n, total + 1 - rec_start, len(TRACE_COLUMNS)) if record else (1, 1, 1))
     states = np.zeros((n, total + 1, model.N_STATES)) if record_states else np.zeros((1, 1, 1))
 
+    no_carbs = np.zeros(n)
     n_days = -(-total // MINUTES_PER_DAY)
     day_sum = np.zeros((n, n_days + 1))  # cumulative sum and count at each day's end
     day_cnt = np.zeros(n_days + 1)
@@ -380,14 +388,17 @@ def _simulate_chunk(
     t = 0
     while t < total:
         step = min(period, total - t)
-        action = bound.decide(Observation(t, obs_cgm, obs_announced))
+        action = bound.decide(
+            Observation(t, obs_cgm, obs_announced, x[:, model.GP] * p[:, model.P_INV_VG])
+        )
+        carbs = no_carbs if action.carbs_g is None else _nonnegative(action.carbs_g, n)
         solver.advance(
             x, p, meal, t, step, substeps,
             np.ascontiguousarray(action.basal_u_per_min, dtype=np.float64),
             np.ascontiguousarray(action.bolus_u_per_min, dtype=np.float64),
             np.ascontiguousarray(action.bolus_minutes, dtype=np.int64),
             np.ascontiguousarray(action.meal_bolus_u_per_g, dtype=np.float64),
-            phi_of_day(t / MINUTES_PER_DAY),
+            phi_of_day(t / MINUTES_PER_DAY), carbs,
             events.ptr, events.minute, events.grams, ev_cursor,
             sensor.sample_period_min, cgm, sensor.low_mg_dl, sensor.high_mg_dl,
             obs_cgm, obs_announced,

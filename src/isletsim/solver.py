@@ -152,7 +152,7 @@ def _rk4(x, p, u, h, k1, k2, k3, k4, xt):
 @nb.njit(cache=True, nogil=True, error_model="numpy")
 def advance(
     x, p, meal, t0, n_min, substeps,
-    basal, bolus_rate, bolus_min, announce_u_per_g, phi,
+    basal, bolus_rate, bolus_min, announce_u_per_g, phi, policy_carbs,
     ev_ptr, ev_minute, ev_grams, ev_cursor,
     sensor_period, cgm, cgm_lo, cgm_hi,
     obs_cgm_mean, obs_announced,
@@ -162,7 +162,9 @@ def advance(
     """Advance all participants from minute ``t0`` by ``n_min`` minutes (in place).
 
     Arrays are per participant (first axis N). ``phi`` is the functional graft fraction
-    over the call (0: no endogenous secretion). ``rec`` is (N, T+1-rec_start, len(TRACE))
+    over the call (0: no endogenous secretion); ``policy_carbs`` (g) join the eating pile at
+    the first minute of the call (a policy's carbohydrate, e.g. treating a low; never
+    bolused and not reported as an announced meal). ``rec`` is (N, T+1-rec_start, len(TRACE))
     indexed by absolute minute minus ``rec_start``, written only when ``record`` is true and
     the minute is at or after ``rec_start`` (pass a 1x1x1 array when not recording);
     ``rec_x`` (N, T+1, n_states) likewise when ``record_states`` is true. ``err`` (N, 2)
@@ -198,6 +200,8 @@ def advance(
             announced_sum += announced
             # --- eating at 5 g/min and the meal-size memory (simglucose T1DPatient.step)
             planned = meal[i, M_PLANNED] + announced
+            if k == 0:
+                planned += policy_carbs[i]  # e.g. treatment of a low: eaten, not bolused
             to_eat = 0.0
             if planned > 0.0:
                 to_eat = min(EAT_RATE_G_PER_MIN, planned)

@@ -22,11 +22,15 @@ class Observation:
         as simglucose's environment reports it.
     announced_g : numpy.ndarray
         Carbohydrate announced during the previous control period, g.
+    glucose_plasma_mg_dl : numpy.ndarray or None
+        True plasma glucose at minute ``t`` (for physiology-driven events such as the
+        hazard of a severe hypoglycaemic event; a clinical policy should use the CGM).
     """
 
     t: int
     cgm_mg_dl: np.ndarray
     announced_g: np.ndarray
+    glucose_plasma_mg_dl: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -39,12 +43,15 @@ class InsulinAction:
     bolus_u_per_min : bolus rate, U/min, delivered during the first ``bolus_minutes`` minutes.
     bolus_minutes : int array, minutes over which the bolus rate runs.
     meal_bolus_u_per_g : units given at the minute a meal is announced, per gram (0 for none).
+    carbs_g : carbohydrate the policy has the participant eat at the start of the period
+        (g, eaten at 5 g/min; e.g. 15 g to treat a low), or None for none.
     """
 
     basal_u_per_min: np.ndarray
     bolus_u_per_min: np.ndarray
     bolus_minutes: np.ndarray
     meal_bolus_u_per_g: np.ndarray
+    carbs_g: np.ndarray | None = None
 
 
 class Therapy(ABC):
