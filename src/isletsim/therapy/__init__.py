@@ -5,16 +5,19 @@ from isletsim.therapy.base import InsulinAction, Observation, Therapy
 from isletsim.therapy.no_insulin import NoInsulin
 from isletsim.therapy.open_loop import OpenLoop
 from isletsim.therapy.pump import Pump
+from isletsim.therapy.weaning import ClinicianWeaning, WeaningProtocol
 
 THERAPIES = {"open-loop": OpenLoop, "basal-bolus": BasalBolus, "none": NoInsulin}
 
 __all__ = [
     "THERAPIES",
     "BasalBolus",
+    "ClinicianWeaning",
     "InsulinAction",
     "NoInsulin",
     "Observation",
     "OpenLoop",
     "Pump",
     "Therapy",
+    "WeaningProtocol",
 ]
