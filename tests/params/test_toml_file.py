@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tomllib
 from importlib import resources
 from pathlib import Path
 
@@ -238,7 +239,31 @@ def _shipped_files(node=None, prefix=()):
             yield "/".join((*prefix, child.name))
 
 
-#: The sub-tables holding parameter entries, for the files with a nested layout.
+def _entry_tables(relpath):
+    """(dotted path or None, text-valued entry names) of each (sub-)table whose children are
+    parameter entries (have 'value'); text values (agent names, clock times) are checked by
+    the module that reads the file."""
+    *folders, filename = relpath.split("/")
+    folder = resources.files("isletsim.params").joinpath(*folders) if folders else (
+        resources.files("isletsim.params")
+    )
+    with folder.joinpath(filename).open("rb") as fh:
+        doc = tomllib.load(fh)
+
+    def walk(node, path):
+        children = {k: v for k, v in node.items() if isinstance(v, dict)}
+        if children and all("value" in c for c in children.values()):
+            text = tuple(k for k, c in children.items() if isinstance(c["value"], str))
+            yield (".".join(path) or None, text)
+            return
+        for key, value in node.items():
+            if isinstance(value, dict) and "value" not in value:
+                yield from walk(value, (*path, key))
+
+    return tuple(walk(doc, ()))
+
+
+#: Files whose entries sit in sub-tables, as the modules that read them expect.
 _NESTED_TABLES = {
     "graft/donor_islets.toml": ("parameters", "doses"),
     "graft/sc_islets.toml": ("parameters", "doses"),
@@ -262,12 +287,14 @@ def test_shipped_files_are_found():
 def test_every_shipped_parameter_file_loads(relpath):
     *folders, filename = relpath.split("/")
     package = ".".join(["isletsim", "params", *folders])
-    tables = _NESTED_TABLES.get(relpath, (None,))
+    tables = _entry_tables(relpath)
+    if relpath in _NESTED_TABLES:
+        assert set(_NESTED_TABLES[relpath]) <= {t for t, _ in tables}
     n = 0
-    for table in tables:
-        entries = load_parameter_file(
-            package, filename, table=table, text_values=_TEXT_VALUES.get(relpath, ())
-        )
+    for table, text in tables:
+        if relpath in _TEXT_VALUES:
+            assert set(text) == set(_TEXT_VALUES[relpath])
+        entries = load_parameter_file(package, filename, table=table, text_values=text)
         for e in entries.values():
             assert isinstance(e.verified, bool) and e.source.strip()
             assert isinstance(e.value, str) or math.isfinite(e.value)
