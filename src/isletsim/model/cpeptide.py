@@ -29,13 +29,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from types import MappingProxyType
 from typing import Any
 
 import numba as nb
 import numpy as np
 
-from isletsim.params.toml_file import check_tags, load_parameter_file
+from isletsim.params.toml_file import load_tagged_table
 from isletsim.units import cpeptide_ng_ml_to_nmol_l, cpeptide_nmol_l_to_ng_ml
 
 PMOL_PER_NMOL: float = 1000.0
@@ -47,7 +46,6 @@ POPULATIONS: tuple[str, ...] = ("normal", "obese", "niddm")
 UNITS: tuple[str, ...] = ("nmol/L", "pmol/L", "ng/mL")
 
 _PARAM_FILE = "cpeptide.toml"
-_REQUIRED_KEYS = ("value", "unit", "source", "tag", "verified")
 #: Entries of ``params/cpeptide.toml``.
 _PARAMETER_NAMES: tuple[str, ...] = (
     "bsa_dubois_coefficient", "bsa_dubois_weight_exponent", "bsa_dubois_height_exponent",
@@ -76,15 +74,7 @@ def cpeptide_parameter_table() -> Mapping[str, Mapping[str, Any]]:
         disagrees with ``verified``/``source`` (``V`` must be verified; ``U`` must have
         ``source = "unverified"``).
     """
-    entries = load_parameter_file(
-        "isletsim.params",
-        _PARAM_FILE,
-        expected=_PARAMETER_NAMES,
-        required_keys=_REQUIRED_KEYS,
-        allowed_keys=(*_REQUIRED_KEYS, "note"),
-    )
-    check_tags(entries, file=_PARAM_FILE)
-    return MappingProxyType({name: MappingProxyType(e.as_dict()) for name, e in entries.items()})
+    return load_tagged_table("isletsim.params", _PARAM_FILE, expected=_PARAMETER_NAMES)
 
 
 @dataclass(frozen=True)

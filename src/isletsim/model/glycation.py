@@ -40,7 +40,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -51,12 +50,11 @@ from isletsim.metrics.hba1c import (
     ADAG_SLOPE_MGDL_PER_PCT,
     hba1c_from_mean_glucose,
 )
-from isletsim.params.toml_file import check_tags, load_parameter_file
+from isletsim.params.toml_file import load_tagged_table
 from isletsim.units import mg_dl_to_mmol
 
 SECONDS_PER_DAY: float = 86_400.0
 _PARAM_FILE = "glycation.toml"
-_REQUIRED_KEYS = ("value", "unit", "source", "tag", "verified")
 #: Entries of ``params/glycation.toml``.
 _PARAMETER_NAMES: tuple[str, ...] = (
     "k_glycation", "h_newborn", "calibration_glucose_min", "calibration_glucose_max",
@@ -82,15 +80,7 @@ def glycation_parameter_table() -> Mapping[str, Mapping[str, Any]]:
         disagrees with ``verified``/``source`` (``V`` must be verified; ``U`` must have
         ``source = "unverified"``).
     """
-    entries = load_parameter_file(
-        "isletsim.params",
-        _PARAM_FILE,
-        expected=_PARAMETER_NAMES,
-        required_keys=_REQUIRED_KEYS,
-        allowed_keys=(*_REQUIRED_KEYS, "note"),
-    )
-    check_tags(entries, file=_PARAM_FILE)
-    return MappingProxyType({name: MappingProxyType(e.as_dict()) for name, e in entries.items()})
+    return load_tagged_table("isletsim.params", _PARAM_FILE, expected=_PARAMETER_NAMES)
 
 
 @dataclass(frozen=True)

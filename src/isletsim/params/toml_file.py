@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pandas as pd
@@ -468,6 +469,27 @@ def check_tags(entries: Mapping[str, ParameterEntry], *, file: str) -> None:
 
 
 # ----------------------------------------------------------------------------- views
+def load_tagged_table(
+    package: str, filename: str, *, expected: Collection[str]
+) -> Mapping[str, Mapping[str, Any]]:
+    """A file of entries ``value, unit, source, tag, verified`` (+ optional ``note``) whose
+    tags follow the science reference (:func:`check_tags`), as read-only name -> field maps.
+
+    Raises
+    ------
+    ParameterFileError
+        Naming the file, parameter and field: a missing or unknown parameter or field, a
+        non-finite value, a non-boolean ``verified``, or a tag that disagrees with
+        ``verified``/``source``.
+    """
+    keys = ("value", "unit", "source", "tag", "verified")
+    entries = load_parameter_file(
+        package, filename, expected=expected, required_keys=keys, allowed_keys=(*keys, "note")
+    )
+    check_tags(entries, file=_file_label(package, filename))
+    return MappingProxyType({name: MappingProxyType(e.as_dict()) for name, e in entries.items()})
+
+
 def parameter_values(entries: Mapping[str, ParameterEntry]) -> dict[str, float | str]:
     """The values by name (floats; strings for textual parameters), in file order."""
     return {name: e.value for name, e in entries.items()}

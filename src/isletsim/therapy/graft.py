@@ -391,13 +391,18 @@ def _read_toml(filename: str) -> dict[str, Any]:
     )
 
 
-def _sourced(
-    table: Any, filename: str, table_path: str, expected: Sequence[str] | None = None
+def sourced_values(
+    table: Any, *, file: str, table_path: str, expected: Sequence[str] | None = None
 ) -> dict[str, SourcedValue]:
-    """Entries of one sub-table, validated by the shared parameter-file loader."""
+    """Entries of one sub-table of a parameter file as :class:`SourcedValue` objects.
+
+    Validated by the shared parameter-file loader (:func:`isletsim.params.toml_file.
+    parse_parameter_table`): exactly the fields ``value, unit, source, verified``; errors
+    name ``file``, the parameter and the field.
+    """
     entries: dict[str, ParameterEntry] = parse_parameter_table(
         table,
-        file=_graft_file_label(filename),
+        file=file,
         table_path=table_path,
         expected=expected,
         required_keys=_SOURCE_KEYS,
@@ -407,6 +412,15 @@ def _sourced(
         k: SourcedValue(float(e.value), str(e.unit), e.source, e.verified)
         for k, e in entries.items()
     }
+
+
+def _sourced(
+    table: Any, filename: str, table_path: str, expected: Sequence[str] | None = None
+) -> dict[str, SourcedValue]:
+    """:func:`sourced_values` for a file of ``params/graft``."""
+    return sourced_values(
+        table, file=_graft_file_label(filename), table_path=table_path, expected=expected
+    )
 
 
 @cache

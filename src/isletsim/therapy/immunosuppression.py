@@ -64,7 +64,6 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from isletsim.params.toml_file import (
-    ParameterEntry,
     ParameterFileError,
     check_table_keys,
     parse_parameter_table,
@@ -75,10 +74,10 @@ from isletsim.therapy.graft import (
     ImmunosuppressionRegimen,
     SourcedValue,
     load_immunosuppression_regimens,
+    sourced_values,
 )
 
 _PACKAGE = "isletsim.params.immunosuppression"
-_SOURCE_KEYS = ("value", "unit", "source", "verified")
 
 #: Relatedness categories of the event log.
 RELATEDNESS: tuple[str, ...] = ("cells", "immunosuppression", "procedure", "unrelated")
@@ -288,18 +287,8 @@ def _read(filename: str) -> dict[str, Any]:
 def _sourced(
     table: Any, filename: str, path: str, expected: Sequence[str]
 ) -> dict[str, SourcedValue]:
-    entries: dict[str, ParameterEntry] = parse_parameter_table(
-        table,
-        file=_label(filename),
-        table_path=path,
-        expected=expected,
-        required_keys=_SOURCE_KEYS,
-        allowed_keys=_SOURCE_KEYS,
-    )
-    return {
-        k: SourcedValue(float(e.value), str(e.unit), e.source, e.verified)
-        for k, e in entries.items()
-    }
+    """:func:`isletsim.therapy.graft.sourced_values` for a file of ``params/immunosuppression``."""
+    return sourced_values(table, file=_label(filename), table_path=path, expected=expected)
 
 
 def _probability(file: str, param: str, value: float) -> float:
