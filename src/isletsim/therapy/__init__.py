@@ -6,12 +6,21 @@ from isletsim.therapy.base import InsulinAction, Observation, Therapy
 from isletsim.therapy.no_insulin import NoInsulin
 from isletsim.therapy.open_loop import OpenLoop
 from isletsim.therapy.pump import Pump
+from isletsim.therapy.regimens import (
+    BasalTitration,
+    BolusBehaviour,
+    MultipleDailyInjections,
+    PumpTherapy,
+    TherapySettings,
+)
 from isletsim.therapy.weaning import ClinicianWeaning, WeaningProtocol
 
 THERAPIES = {
     "open-loop": OpenLoop,
     "basal-bolus": BasalBolus,
     "aid": AutomatedInsulinDelivery,
+    "mdi": MultipleDailyInjections,
+    "pump": PumpTherapy,
     "none": NoInsulin,
 }
 
@@ -19,12 +28,17 @@ __all__ = [
     "THERAPIES",
     "AutomatedInsulinDelivery",
     "BasalBolus",
+    "BasalTitration",
+    "BolusBehaviour",
     "ClinicianWeaning",
     "InsulinAction",
+    "MultipleDailyInjections",
     "NoInsulin",
     "Observation",
     "OpenLoop",
     "Pump",
+    "PumpTherapy",
     "Therapy",
+    "TherapySettings",
     "WeaningProtocol",
 ]
