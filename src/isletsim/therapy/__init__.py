@@ -3,6 +3,7 @@
 from isletsim.therapy.aid import AutomatedInsulinDelivery
 from isletsim.therapy.basal_bolus import BasalBolus
 from isletsim.therapy.base import InsulinAction, Observation, Therapy
+from isletsim.therapy.hypoglycemia import HypoglycemiaSelfCare
 from isletsim.therapy.no_insulin import NoInsulin
 from isletsim.therapy.open_loop import OpenLoop
 from isletsim.therapy.pump import Pump
@@ -31,6 +32,7 @@ __all__ = [
     "BasalTitration",
     "BolusBehaviour",
     "ClinicianWeaning",
+    "HypoglycemiaSelfCare",
     "InsulinAction",
     "MultipleDailyInjections",
     "NoInsulin",
