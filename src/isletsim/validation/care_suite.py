@@ -1,0 +1,333 @@
+"""Suite ``care``: a standard-care population with impaired awareness against published figures.
+
+Population (the trial's eligibility as far as the model allows). The ten S2008 adults
+(``uva-padova-2008``), each replicated under distinct names (``adult#001/pump03``; the
+participants' random streams are keyed on the name, so replicates must be named apart),
+living ``days`` days of random meals (:mod:`isletsim.scenarios`, simglucose pattern with
+personal habits; the same meals in every arm, common random numbers) on standard care, with
+:class:`~isletsim.therapy.hypoglycemia.HypoglycemiaSelfCare` around the insulin therapy
+(15-15 self-treatment, CGM alarms, severe events). Arms:
+
+* ``iah_pump`` and ``iah_mdi``: impaired awareness (Gold score 4-7) on
+  :class:`~isletsim.therapy.regimens.PumpTherapy` and
+  :class:`~isletsim.therapy.regimens.MultipleDailyInjections`, each with the carb-counting
+  error and missed/late boluses of ``regimens.toml`` (:class:`BolusBehaviour`). Pooled, they
+  are the *IAH arm* (distinct names: independent random draws).
+* ``intact_pump`` and ``intact_mdi``: the same participants and meals with intact awareness
+  (Gold 1-3): the *intact arm*.
+* ``iah_aid``: the ``iah_mdi`` participants (same names and meals) with impaired awareness on
+  :class:`~isletsim.therapy.aid.AutomatedInsulinDelivery` (hybrid loop; meal boluses are
+  ``carbs / CR`` without carb-counting error, the AID policy has none).
+
+Not modelled: selection on ">= 2 severe events in the previous year" (every participant of
+the IAH arm is impaired, none is selected on its event history) and long diabetes duration
+(the S2008 adults have no duration). Glucose metrics are on the subcutaneous glucose every
+minute (``SimulationResult.summary``), the population value is the mean over participants.
+
+Checks (each one :meth:`~isletsim.validation.checks.Check.at_most`; a published range
+``[lo, hi]`` is checked as ``|value - (lo + hi) / 2| <= (hi - lo) / 2``):
+
+* ``care/iah/hba1c``: HbA1c (dynamic glycation model, :meth:`SimulationResult.hba1c`, from
+  the steady state of each participant's mean glucose, at the last day) in 6.9-8.2 %:
+  T1D Exchange problematic-hypoglycaemia cohort 6.9 % (ADA 2024 abstract 367-P [V]) to the
+  HypoCOMPaSS baseline 8.2 % (Little et al. *Diabetes Care* 2018;41:1600 [V]); the
+  zimislecel baseline 7.8 % (Reichman et al. *NEJM* 2025 [V]) lies inside.
+* ``care/iah/tir_70_180``: TIR 49.5-65.0 %: zimislecel baseline 49.5 % (Reichman 2025 [V])
+  to IN CONTROL with real-time CGM 65.0 % (van Beers et al. *Lancet Diabetes Endocrinol*
+  2016;4:893 [V]; SMBG 55.4 % inside).
+* ``care/iah/tbr_54``: time < 54 mg/dL 1.4-3.7 %: HypoCOMPaSS predictors at 24 months
+  1.4-3.0 % of time <= 3.0 mmol/L (Flatt et al. *Diabetes Care* 2020;43:44 [V]) to the
+  HypoCOMPaSS baseline 53 min/day = 3.7 % (Little et al. *Diabetes Care* 2014;37:2114 [V]).
+* ``care/iah/tbr_70``: no published time < 70 mg/dL for this population (science reference
+  11: "not found" [U]); the range 3.3-8.8 % is *derived* [U] from the TBR54 range divided by
+  the ratio T<54 : T<70 = 0.42 of CGM users with T<70 >= 7 % (Beck RW et al. *Diabetes
+  Technol Ther* 2023, doi 10.1089/dia.2022.0462 [V: abstract]).
+* ``care/iah/severe_rate``: severe events per person-year of the IAH arm against 2.8 (Gold
+  AE et al. *Diabetes Care* 1994;17:697 [V]); tolerance ``1.96 sqrt(2.8 / PY)``, the 95 %
+  half-width of a Poisson count at the published rate over the arm's ``PY`` person-years
+  (the sampling error of the simulation, not the uncertainty of the published figure).
+* ``care/intact/severe_rate``: the same for the intact arm against 0.5 (Gold 1994 [V]).
+* ``care/severe_rate/intact_below_impaired``: the upper end of the 95 % interval of
+  ``rate_intact - rate_impaired`` (normal approximation of two Poisson rates) must be <= 0:
+  intact awareness gives significantly fewer severe events.
+* ``care/tir/aid_above_mdi``: the upper end of the 95 % interval of the paired mean
+  ``TIR_mdi - TIR_aid`` (same participants and meals) must be <= 0: the automated delivery
+  arm has more time in range than injections.
+
+An honest suite: figures outside their published range fail; model parameters are not tuned
+here to pass.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from isletsim.engine import SimulationResult, simulate
+from isletsim.meals import MealEvents
+from isletsim.params import load_cohort
+from isletsim.scenarios import random_meals, sample_habits
+from isletsim.therapy.aid import AutomatedInsulinDelivery
+from isletsim.therapy.base import Therapy
+from isletsim.therapy.graft import participant_streams
+from isletsim.therapy.hypoglycemia import HypoglycemiaSelfCare
+from isletsim.therapy.regimens import BolusBehaviour, MultipleDailyInjections, PumpTherapy
+from isletsim.validation.checks import Check, register
+
+DAYS_PER_YEAR = 365.25
+Z95 = 1.959963984540054
+
+HBA1C_RANGE_PCT = (6.9, 8.2)
+HBA1C_SOURCE = (
+    "T1D Exchange problematic-hypoglycaemia cohort, ADA 2024 abstract 367-P [V] (6.9 %); "
+    "HypoCOMPaSS baseline, Little SA et al. Diabetes Care 2018;41:1600 [V] (8.2 %); "
+    "zimislecel baseline 7.8 %, Reichman TW et al. NEJM 2025;393:858 [V] (inside)"
+)
+TIR_RANGE_PCT = (49.5, 65.0)
+TIR_SOURCE = (
+    "zimislecel baseline, Reichman TW et al. NEJM 2025;393:858 [V] (49.5 %); IN CONTROL, "
+    "van Beers CAJ et al. Lancet Diabetes Endocrinol 2016;4:893 [V] (65.0 % rt-CGM, "
+    "55.4 % SMBG)"
+)
+TBR54_RANGE_PCT = (1.4, 3.7)
+TBR54_SOURCE = (
+    "Flatt AJS et al. Diabetes Care 2020;43:44 [V] (1.4-3.0 % <= 3.0 mmol/L at 24 months); "
+    "HypoCOMPaSS baseline 53 min/day = 3.7 %, Little SA et al. Diabetes Care 2014;37:2114 [V]"
+)
+#: Ratio T<54 : T<70 of CGM users with T<70 >= 7 % (Beck 2023).
+TBR54_TO_TBR70_RATIO = 0.42
+TBR70_RANGE_PCT = (
+    round(TBR54_RANGE_PCT[0] / TBR54_TO_TBR70_RATIO, 1),
+    round(TBR54_RANGE_PCT[1] / TBR54_TO_TBR70_RATIO, 1),
+)
+TBR70_SOURCE = (
+    "derived [U]: TBR54 range (Flatt 2020; Little 2014 [V]) / 0.42, the T<54 : T<70 ratio "
+    "at T<70 >= 7 % in Beck RW et al. Diabetes Technol Ther 2023, doi 10.1089/dia.2022.0462 "
+    "[V: abstract]; no published TBR70 for this population (science reference 11)"
+)
+SEVERE_RATE_IMPAIRED = 2.8
+SEVERE_RATE_INTACT = 0.5
+SEVERE_SOURCE = "Gold AE et al. Diabetes Care 1994;17:697 [V] (prospective 12 months)"
+
+
+@dataclass(frozen=True)
+class CareConfig:
+    """Size of the virtual population of the ``care`` suite.
+
+    Attributes
+    ----------
+    replicates : int
+        Copies of each of the 10 S2008 adults per arm (100 participants per arm with 10).
+    days : int
+        Simulated days per participant.
+    seed : int
+        Root of the meal, bolus-behaviour and self-care random streams.
+    """
+
+    replicates: int = 10
+    days: int = 56
+    seed: int = 2026
+
+    def __post_init__(self) -> None:
+        for name in ("replicates", "days"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"CareConfig.{name} must be an integer >= 1, got {value!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"CareConfig.seed must be an integer >= 0, got {self.seed!r}")
+
+
+@dataclass(frozen=True)
+class ArmResult:
+    """Outcome of one arm.
+
+    Attributes
+    ----------
+    name : str
+        Arm name (``iah_pump`` ...).
+    summary : pandas.DataFrame
+        :meth:`SimulationResult.summary` plus a ``hba1c_pct`` column.
+    severe_events : int
+        Severe (level 3) events of the arm.
+    person_years : float
+        Simulated person-years.
+    """
+
+    name: str
+    summary: pd.DataFrame
+    severe_events: int
+    person_years: float
+
+
+def adults(replicates: int, label: str) -> pd.DataFrame:
+    """The 10 S2008 adults, ``replicates`` times, named ``<adult>/<label><copy>``."""
+    cohort = load_cohort("uva-padova-2008")
+    base = cohort[cohort["Name"].str.startswith("adult")]
+    rows = pd.concat([base] * replicates, ignore_index=True)
+    rows["Name"] = [f"{name}/{label}{i // len(base):02d}" for i, name in enumerate(rows["Name"])]
+    return rows
+
+
+def _hba1c_last_day(result: SimulationResult) -> np.ndarray:
+    """HbA1c (%) at the last day, started from the steady state of each mean glucose."""
+    daily = np.asarray(result.daily_mean_glucose, dtype=float)
+    return np.asarray(result.hba1c(baseline_glucose=daily.mean(axis=1)))[:, -1]
+
+
+def run_arm(
+    name: str, rows: pd.DataFrame, meals: MealEvents, therapy: Therapy, awareness: str,
+    config: CareConfig,
+) -> ArmResult:  # fmt: skip
+    """Simulate one arm with ``HypoglycemiaSelfCare(therapy, awareness)`` around it."""
+    policy = HypoglycemiaSelfCare(therapy, awareness=awareness, seed=config.seed)
+    result = simulate(rows, config.days, meals, policy, record=False)
+    summary = result.summary()
+    summary["hba1c_pct"] = _hba1c_last_day(result)
+    return ArmResult(name, summary, len(policy.events), len(rows) * config.days / DAYS_PER_YEAR)
+
+
+def run_arms(config: CareConfig) -> dict[str, ArmResult]:
+    """Simulate the five arms of the suite (module docstring)."""
+    n = 10 * config.replicates
+    streams = participant_streams(config.seed, n)
+    meals = random_meals(sample_habits("simglucose_random", streams), config.days, streams)
+    pump_rows = adults(config.replicates, "pump")
+    mdi_rows = adults(config.replicates, "mdi")
+
+    def behaviour() -> BolusBehaviour:
+        return BolusBehaviour.from_parameters(seed=config.seed)
+
+    arms = {}
+    for aw in ("impaired", "intact"):
+        tag = "iah" if aw == "impaired" else "intact"
+        pump = PumpTherapy(behaviour=behaviour())
+        arms[f"{tag}_pump"] = run_arm(f"{tag}_pump", pump_rows, meals, pump, aw, config)
+        mdi = MultipleDailyInjections(behaviour=behaviour())
+        arms[f"{tag}_mdi"] = run_arm(f"{tag}_mdi", mdi_rows, meals, mdi, aw, config)
+    arms["iah_aid"] = run_arm(
+        "iah_aid", mdi_rows, meals, AutomatedInsulinDelivery(), "impaired", config
+    )
+    return arms
+
+
+def _band(name: str, what: str, value: float, band: tuple[float, float], units: str,
+          source: str) -> Check:  # fmt: skip
+    lo, hi = band
+    centre, half = (lo + hi) / 2, (hi - lo) / 2
+    return Check.at_most(
+        name,
+        f"|{what} - {centre:g}| (value {value:.3g} {units}; published range {lo:g}-{hi:g})",
+        abs(value - centre),
+        half,
+        units=units,
+        source=source,
+        reference=f"{lo:g}-{hi:g} {units}",
+    )
+
+
+def _rate_check(name: str, label: str, events: int, py: float, target: float) -> Check:
+    rate = events / py
+    tol = Z95 * math.sqrt(target / py)
+    return Check.at_most(
+        name,
+        f"|severe events per person-year of the {label} arm - {target:g}| ({events} events "
+        f"in {py:.1f} person-years = {rate:.2f}/py; tolerance 1.96 sqrt({target:g}/PY), the "
+        "95 % Poisson half-width at the published rate)",
+        abs(rate - target),
+        tol,
+        units="events/person-year",
+        source=SEVERE_SOURCE,
+        reference=target,
+    )
+
+
+def care_checks(config: CareConfig | None = None) -> list[Check]:
+    """Run the arms and return the checks (module docstring).
+
+    Parameters
+    ----------
+    config
+        Population size (default :class:`CareConfig`: 10 replicates, 56 days).
+
+    Returns
+    -------
+    list of Check
+    """
+    config = CareConfig() if config is None else config
+    arms = run_arms(config)
+    iah = pd.concat([arms["iah_pump"].summary, arms["iah_mdi"].summary])
+    ev_iah = arms["iah_pump"].severe_events + arms["iah_mdi"].severe_events
+    py_iah = arms["iah_pump"].person_years + arms["iah_mdi"].person_years
+    ev_int = arms["intact_pump"].severe_events + arms["intact_mdi"].severe_events
+    py_int = arms["intact_pump"].person_years + arms["intact_mdi"].person_years
+    size = f"{len(iah)} participants x {config.days} d"
+
+    checks = [
+        _band("care/iah/hba1c", f"mean HbA1c of the IAH arm ({size})",
+              float(iah["hba1c_pct"].mean()), HBA1C_RANGE_PCT, "%", HBA1C_SOURCE),
+        _band("care/iah/tir_70_180", f"mean time 70-180 mg/dL of the IAH arm ({size})",
+              float(iah["tir_70_180_pct"].mean()), TIR_RANGE_PCT, "%", TIR_SOURCE),
+        _band("care/iah/tbr_54", f"mean time < 54 mg/dL of the IAH arm ({size})",
+              float(iah["tbr_54_pct"].mean()), TBR54_RANGE_PCT, "%", TBR54_SOURCE),
+        _band("care/iah/tbr_70", f"mean time < 70 mg/dL of the IAH arm ({size})",
+              float(iah["tbr_70_pct"].mean()), TBR70_RANGE_PCT, "%", TBR70_SOURCE),
+        _rate_check("care/iah/severe_rate", "impaired-awareness", ev_iah, py_iah,
+                    SEVERE_RATE_IMPAIRED),
+        _rate_check("care/intact/severe_rate", "intact-awareness", ev_int, py_int,
+                    SEVERE_RATE_INTACT),
+    ]  # fmt: skip
+
+    r_iah, r_int = ev_iah / py_iah, ev_int / py_int
+    se = math.sqrt(r_iah / py_iah + r_int / py_int)
+    checks.append(
+        Check.at_most(
+            "care/severe_rate/intact_below_impaired",
+            f"upper 95 % bound of rate_intact - rate_impaired ({r_int:.2f} - {r_iah:.2f} "
+            f"events/person-year, normal approximation of two Poisson rates) must be <= 0",
+            (r_int - r_iah) + Z95 * se,
+            0.0,
+            units="events/person-year",
+            source=f"{SEVERE_SOURCE}: 0.5 intact vs 2.8 impaired; ~6-fold risk with IAH "
+            "(Yeoh E et al. Diabetes Care 2015;38:1592 [V])",
+            reference="intact < impaired",
+        )
+    )
+    tir_mdi = arms["iah_mdi"].summary["tir_70_180_pct"].to_numpy()
+    tir_aid = arms["iah_aid"].summary["tir_70_180_pct"].to_numpy()
+    diff = tir_mdi - tir_aid
+    se_d = float(np.std(diff, ddof=1) / math.sqrt(diff.size)) if diff.size > 1 else math.inf
+    checks.append(
+        Check.at_most(
+            "care/tir/aid_above_mdi",
+            f"upper 95 % bound of the paired mean TIR_injections - TIR_AID (injections "
+            f"{tir_mdi.mean():.1f} %, AID {tir_aid.mean():.1f} %, same {diff.size} "
+            "participants and meals, impaired awareness) must be <= 0",
+            float(diff.mean()) + Z95 * se_d,
+            0.0,
+            units="% points",
+            source="issue 5 item 7 (AID gives more time in range than injections); "
+            "science reference 11: no published TIR under AID for this population [U]",
+            reference="TIR_AID > TIR_injections",
+        )
+    )
+    return checks
+
+
+@register("care", "Standard care with impaired awareness vs published HbA1c, TIR, TBR, severe rate")
+def care_suite() -> list[Check]:
+    """Run all checks of the ``care`` suite (default :class:`CareConfig`)."""
+    return care_checks()
+
+
+__all__ = [
+    "ArmResult",
+    "CareConfig",
+    "adults",
+    "care_checks",
+    "care_suite",
+    "run_arm",
+    "run_arms",
+]

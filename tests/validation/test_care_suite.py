@@ -1,0 +1,114 @@
+"""The ``care`` validation suite (standard care with impaired awareness vs published figures)."""
+
+import math
+
+import pytest
+
+from isletsim.validation import SUITES, Check
+from isletsim.validation.care_suite import (
+    DAYS_PER_YEAR,
+    HBA1C_RANGE_PCT,
+    TBR54_RANGE_PCT,
+    TBR70_RANGE_PCT,
+    TIR_RANGE_PCT,
+    CareConfig,
+    adults,
+    care_checks,
+    care_suite,
+)
+
+NAMES = (
+    "care/iah/hba1c",
+    "care/iah/tir_70_180",
+    "care/iah/tbr_54",
+    "care/iah/tbr_70",
+    "care/iah/severe_rate",
+    "care/intact/severe_rate",
+    "care/severe_rate/intact_below_impaired",
+    "care/tir/aid_above_mdi",
+)
+#: Checks that pass with the shipped model (the others are reported failures, see the suite).
+EXPECTED_TO_PASS = (
+    "care/intact/severe_rate",
+    "care/severe_rate/intact_below_impaired",
+    "care/tir/aid_above_mdi",
+)
+SMALL = CareConfig(replicates=1, days=7, seed=5)
+
+
+@pytest.fixture(scope="module")
+def small_checks() -> list[Check]:
+    return care_checks(SMALL)
+
+
+@pytest.fixture(scope="module")
+def full_checks() -> list[Check]:
+    return care_suite()
+
+
+def test_registered():
+    assert SUITES["care"][1] is care_suite
+
+
+def test_replicates_have_distinct_names():
+    rows = adults(3, "pump")
+    assert len(rows) == 30
+    assert rows["Name"].is_unique
+    assert rows["Name"].iloc[0] == "adult#001/pump00"
+    assert rows["Name"].iloc[-1] == "adult#010/pump02"
+
+
+@pytest.mark.parametrize("bad", [{"replicates": 0}, {"days": -1}, {"seed": -3}])
+def test_config_rejects_bad_values(bad):
+    with pytest.raises(ValueError, match="CareConfig"):
+        CareConfig(**bad)
+
+
+def test_structure(small_checks):
+    by_name = {c.name: c for c in small_checks}
+    assert tuple(by_name) == NAMES
+    for c in small_checks:
+        assert math.isfinite(c.value)
+        assert c.source and ("[V" in c.source or "[U" in c.source or "issue 5" in c.source)
+        assert c.passed == (c.value <= c.tolerance)
+    for name, (lo, hi) in {
+        "care/iah/hba1c": HBA1C_RANGE_PCT,
+        "care/iah/tir_70_180": TIR_RANGE_PCT,
+        "care/iah/tbr_54": TBR54_RANGE_PCT,
+        "care/iah/tbr_70": TBR70_RANGE_PCT,
+    }.items():
+        assert by_name[name].tolerance == pytest.approx((hi - lo) / 2)
+        assert by_name[name].reference == f"{lo:g}-{hi:g} %"
+    py = 2 * 10 * SMALL.replicates * SMALL.days / DAYS_PER_YEAR
+    assert by_name["care/iah/severe_rate"].tolerance == pytest.approx(
+        1.96 * math.sqrt(2.8 / py), rel=1e-3
+    )
+    assert by_name["care/intact/severe_rate"].tolerance == pytest.approx(
+        1.96 * math.sqrt(0.5 / py), rel=1e-3
+    )
+    assert by_name["care/severe_rate/intact_below_impaired"].tolerance == 0.0
+    assert by_name["care/tir/aid_above_mdi"].tolerance == 0.0
+    assert "Gold AE" in by_name["care/iah/severe_rate"].source
+
+
+def test_published_ranges_are_those_of_the_reference():
+    assert HBA1C_RANGE_PCT == (6.9, 8.2)
+    assert TIR_RANGE_PCT == (49.5, 65.0)
+    assert TBR54_RANGE_PCT == (1.4, 3.7)
+    assert TBR70_RANGE_PCT == (3.3, 8.8)
+
+
+def test_aid_beats_injections_in_a_small_population(small_checks):
+    check = {c.name: c for c in small_checks}["care/tir/aid_above_mdi"]
+    assert check.passed, check.description
+
+
+@pytest.mark.slow
+def test_full_suite_expected_checks_pass(full_checks):
+    assert tuple(c.name for c in full_checks) == NAMES
+    failed = [
+        (c.name, c.value, c.tolerance)
+        for c in full_checks
+        if c.name in EXPECTED_TO_PASS and not c.passed
+    ]
+    assert failed == []
