@@ -81,6 +81,7 @@ def run_suite(name: str) -> list[Check]:
 def _load_suites() -> None:
     # Suites register themselves on import.
     from isletsim.validation import (
+        care_suite,  # noqa: F401
         model_suite,  # noqa: F401
         physiology_suite,  # noqa: F401
     )
