@@ -28,7 +28,7 @@ import math
 import numbers
 import os
 import tomllib
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -488,6 +488,42 @@ def load_tagged_table(
     )
     check_tags(entries, file=_file_label(package, filename))
     return MappingProxyType({name: MappingProxyType(e.as_dict()) for name, e in entries.items()})
+
+
+def load_checked_values(
+    path: Traversable | os.PathLike[str] | str,
+    *,
+    label: str,
+    names: Sequence[str],
+    problem: Callable[[str, float, Mapping[str, float]], str | None],
+    integers: Collection[str] = (),
+) -> dict[str, int | float]:
+    """Values of a tagged parameter file (entries ``value, unit, source, tag, verified``,
+    optionally ``note``/``description``), each checked by ``problem``.
+
+    ``problem(name, value, all_values)`` returns why a value is unacceptable, or None. Names
+    in ``integers`` are returned as ``int``.
+
+    Raises
+    ------
+    ParameterFileError
+        Naming ``label``, the parameter and the field, for any loader error, a tag that
+        disagrees with ``verified``/``source``, or a value ``problem`` rejects.
+    """
+    keys = ("value", "unit", "source", "tag", "verified")
+    entries = load_parameter_path(
+        path, label=label, expected=names, required_keys=keys,
+        allowed_keys=(*keys, "note", "description"),
+    )  # fmt: skip
+    check_tags(entries, file=label)
+    values = numeric_values(entries, file=label)
+    for name in names:
+        why = problem(name, values[name], values)
+        if why is not None:
+            raise ParameterFileError(
+                label, f"{why}, got {values[name]!r}", parameter=name, field="value"
+            )
+    return {n: int(values[n]) if n in integers else float(values[n]) for n in names}
 
 
 def parameter_values(entries: Mapping[str, ParameterEntry]) -> dict[str, float | str]:

@@ -65,18 +65,12 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from isletsim.params.toml_file import (
-    ParameterFileError,
-    check_tags,
-    load_parameter_path,
-    numeric_values,
-)
+from isletsim.params.toml_file import load_checked_values
 from isletsim.therapy.base import BoundTherapy, InsulinAction, Observation, Therapy
 
 MINUTES_PER_DAY = 1440
 #: The packaged parameter file, as named in error messages.
 PARAMETER_FILE_LABEL = "isletsim/params/hypoglycemia/self_care.toml"
-_REQUIRED_KEYS = ("value", "unit", "source", "tag", "verified")
 #: Largest control period (min) for which one glucose value may stand for the period.
 MAX_CONTROL_PERIOD_MIN = 15
 #: Columns of :attr:`HypoglycemiaSelfCare.events`.
@@ -190,22 +184,10 @@ class HypoglycemiaParameters:
         """
         label = str(path) if label is None else label
         names = [f.name for f in fields(cls)]
-        entries = load_parameter_path(
-            path,
-            label=label,
-            expected=names,
-            required_keys=_REQUIRED_KEYS,
-            allowed_keys=(*_REQUIRED_KEYS, "note", "description"),
+        values = load_checked_values(
+            path, label=label, names=names, problem=_problem, integers=_INTEGER
         )
-        check_tags(entries, file=label)
-        values = numeric_values(entries, file=label)
-        for name in names:
-            problem = _problem(name, values[name], values)
-            if problem is not None:
-                raise ParameterFileError(
-                    label, f"{problem}, got {values[name]!r}", parameter=name, field="value"
-                )
-        return cls(**{n: int(values[n]) if n in _INTEGER else float(values[n]) for n in names})
+        return cls(**values)  # type: ignore[arg-type]
 
 
 _INTEGER = frozenset(
