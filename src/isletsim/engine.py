@@ -314,10 +314,9 @@ def _graft_fraction_function(
     """Normalise ``graft_fraction`` to a function day -> (n,) array of phi >= 0."""
 
     def checked(phi: object) -> np.ndarray:
-        arr = np.ascontiguousarray(np.broadcast_to(np.asarray(phi, dtype=np.float64), (n,)))
-        if not np.all(np.isfinite(arr)) or (arr < 0).any():
-            raise ValueError("graft_fraction must be finite and >= 0 for every participant")
-        return arr
+        return _nonnegative(
+            phi, n, "graft_fraction must be finite and >= 0 for every participant"
+        )
 
     if graft_fraction is None:
         zeros = np.zeros(n)
@@ -328,10 +327,12 @@ def _graft_fraction_function(
     return lambda day: constant
 
 
-def _nonnegative(carbs: np.ndarray, n: int) -> np.ndarray:
-    arr = np.ascontiguousarray(np.broadcast_to(np.asarray(carbs, dtype=np.float64), (n,)))
+def _nonnegative(values: object, n: int, message: str) -> np.ndarray:
+    """``values`` broadcast to a contiguous (n,) float array; ValueError(message) unless all
+    are finite and >= 0."""
+    arr = np.ascontiguousarray(np.broadcast_to(np.asarray(values, dtype=np.float64), (n,)))
     if not np.all(np.isfinite(arr)) or (arr < 0).any():
-        raise ValueError("a therapy policy returned carbs_g that are negative or not finite")
+        raise ValueError(message)
     return arr
 
 
@@ -391,7 +392,9 @@ def _simulate_chunk(
         action = bound.decide(
             Observation(t, obs_cgm, obs_announced, x[:, model.GP] * p[:, model.P_INV_VG])
         )
-        carbs = no_carbs if action.carbs_g is None else _nonnegative(action.carbs_g, n)
+        carbs = no_carbs if action.carbs_g is None else _nonnegative(
+            action.carbs_g, n, "a therapy policy returned carbs_g that are negative or not finite"
+        )
         solver.advance(
             x, p, meal, t, step, substeps,
             np.ascontiguousarray(action.basal_u_per_min, dtype=np.float64),

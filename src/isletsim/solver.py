@@ -107,11 +107,6 @@ TRACE: tuple[str, ...] = (
 R_GP, R_GS, R_CGM, R_CHO, R_INS, R_IPL, R_CP, R_GLC = range(len(TRACE))
 
 
-@nb.njit(cache=True, inline="always", error_model="numpy")
-def _record(rec, i, t, xi, pi, cgm, cho, ins):
-    record_row(rec[i, t], xi, pi, cgm, cho, ins)
-
-
 @nb.njit(cache=True, error_model="numpy")
 def record_row(row, xi, pi, cgm, cho, ins):
     """Fill one per-minute record (columns :data:`TRACE`) from a state vector."""
@@ -224,7 +219,7 @@ def advance(
             if announced > 0.0:
                 ins += announced * announce_u_per_g[i]
             if record and t >= rec_start:
-                _record(rec, i, t - rec_start, xi, pi, cgm[i], to_eat, ins)
+                record_row(rec[i, t - rec_start], xi, pi, cgm[i], to_eat, ins)
             if record_states:
                 for j in range(N_STATES):
                     rec_x[i, t, j] = xi[j]
