@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import time
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from isletsim.metrics.endpoints import clopper_pearson
+from isletsim.therapy.graft import IsletProduct
 from isletsim.trial import tables
 from isletsim.trial.protocol import Protocol
 
@@ -249,7 +250,9 @@ class TrialResult:
         d = Path(directory)
         meta = json.loads((d / "trial.json").read_text(encoding="utf-8"))
         protocol = Protocol.from_dict(meta["protocol"], source=meta.get("source", str(d)))
-        frames = {name: pd.read_parquet(d / f"{name}.parquet") for name in STORED}
+        frames = {
+            name: tables.conform(name, pd.read_parquet(d / f"{name}.parquet")) for name in STORED
+        }
         return cls(protocol=protocol, seed=int(meta["seed"]),
                    per_participant=pd.read_parquet(d / "per_participant.parquet"),
                    seconds=float(meta.get("seconds", 0.0)), **frames)  # fmt: skip
@@ -315,6 +318,7 @@ def run_trial(
     seed: int | None = None,
     *,
     progress: Callable[[int, int], None] | None = None,
+    products: Mapping[str, IsletProduct] | None = None,
 ) -> TrialResult:
     """Run a virtual trial (see :mod:`isletsim.trial.runner` for the flow).
 
@@ -326,6 +330,10 @@ def run_trial(
         Root seed (default: the protocol's ``seed``). Same protocol and seed, same result.
     progress
         Called as ``progress(minutes_done, minutes_total)`` during the simulation.
+    products
+        Islet products replacing the packaged ones by name (e.g. a
+        :meth:`~isletsim.therapy.graft.IsletProduct.with_values` variant for calibration or
+        sensitivity analysis).
 
     Returns
     -------
@@ -343,7 +351,7 @@ def run_trial(
     screened = runner.screen(proto, seed)
     enrolled = screened[screened["enrolled"]].reset_index(drop=True)
     safety, death = runner.run_safety(enrolled, proto, seed)
-    runs, phi_all = runner.run_groups(enrolled, proto, seed, progress=progress)
+    runs, phi_all = runner.run_groups(enrolled, proto, seed, progress=progress, products=products)
     recs = build_records(runs, phi_all, enrolled, proto, seed, death)
     events = build_events(runs, phi_all, enrolled, proto, safety, death)
     participants = _participant_table(screened, enrolled, recs["visits"], proto, death)

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +44,7 @@ from isletsim.meals import MealEvents
 from isletsim.scenarios import random_meals, sample_habits
 from isletsim.therapy.aid import AutomatedInsulinDelivery
 from isletsim.therapy.base import Therapy
-from isletsim.therapy.graft import GraftCourse, participant_streams, sample_graft
+from isletsim.therapy.graft import GraftCourse, IsletProduct, participant_streams, sample_graft
 from isletsim.therapy.hypoglycemia import HypoglycemiaSelfCare
 from isletsim.therapy.immunosuppression import get_safety_regimen, simulate_safety
 from isletsim.therapy.regimens import BolusBehaviour, MultipleDailyInjections, PumpTherapy
@@ -234,7 +234,8 @@ class _GroupPhi:
         return phi
 
 
-def _courses(enrolled: pd.DataFrame, protocol: Protocol, seed: int) -> tuple[
+def _courses(enrolled: pd.DataFrame, protocol: Protocol, seed: int,
+             products: Mapping[str, IsletProduct] | None = None) -> tuple[
     GraftCourse, GraftCourse | None, np.ndarray, np.ndarray
 ]:  # fmt: skip
     """Graft courses of every enrolled participant (dose 0 in control arms)."""
@@ -265,10 +266,11 @@ def _courses(enrolled: pd.DataFrame, protocol: Protocol, seed: int) -> tuple[
                 always[k] = arm.redosing.condition == "always"
         for reg in sorted(set(regimen)):
             mask = regimen == reg
-            phi_parts.append(_masked_course(product, dose, bw, reg, first_streams, mask, run_in))
+            prod: IsletProduct | str = (products or {}).get(product, product)
+            phi_parts.append(_masked_course(prod, dose, bw, reg, first_streams, mask, run_in))
             if (dose2[mask] > 0).any():
                 second_parts.append(
-                    _masked_course(product, dose2, bw, reg, second_streams, mask,
+                    _masked_course(prod, dose2, bw, reg, second_streams, mask,
                                    run_in + np.where(np.isfinite(redose_day), redose_day, 0.0))
                 )  # fmt: skip
     first = _sum(phi_parts)
@@ -276,7 +278,7 @@ def _courses(enrolled: pd.DataFrame, protocol: Protocol, seed: int) -> tuple[
     return first, second, redose_day, always
 
 
-def _masked_course(product: str, dose: np.ndarray, bw: np.ndarray, regimen: str,
+def _masked_course(product: IsletProduct | str, dose: np.ndarray, bw: np.ndarray, regimen: str,
                    streams: list[np.random.Generator], mask: np.ndarray,
                    infusion_day: float | np.ndarray) -> GraftCourse:  # fmt: skip
     """One course over all participants; those outside ``mask`` get dose 0.
@@ -319,6 +321,7 @@ def run_groups(
     seed: int,
     *,
     progress: Callable[[int, int], None] | None = None,
+    products: Mapping[str, IsletProduct] | None = None,
 ) -> tuple[list[GroupRun], _GraftFraction]:
     """Simulate every enrolled participant (run-in and follow-up) in therapy groups."""
     p = protocol.protocol
@@ -332,7 +335,7 @@ def run_groups(
     ]
     drink_g = mmtt_drink_g(enrolled["BW"].to_numpy(float))
     meals = with_test_drinks(meals, drinks, drink_g)
-    first, second, redose_day, always = _courses(enrolled, protocol, seed)
+    first, second, redose_day, always = _courses(enrolled, protocol, seed, products)
 
     weaning_protocol = WeaningProtocol.clinician()
     weaning_protocol = dataclasses.replace(
