@@ -249,8 +249,8 @@ def _courses(enrolled: pd.DataFrame, protocol: Protocol, seed: int,
     second_parts: list[GraftCourse] = []
     redose_day = np.full(n, np.inf)
     always = np.zeros(n, bool)
-    products = {a.product for a in protocol.arms if a.product is not None} or {"sc-islets"}
-    for product in sorted(products):
+    used = {a.product for a in protocol.arms if a.product is not None} or {"sc-islets"}
+    for product in sorted(used):
         dose = np.zeros(n)
         dose2 = np.zeros(n)
         regimen = np.array(["none"] * n, dtype=object)
