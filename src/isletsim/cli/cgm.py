@@ -77,8 +77,7 @@ def _check_bins(value: int) -> int:
 def summary(
     files: Annotated[
         list[Path],
-        typer.Argument(help="CGM export file(s) (CSV/TSV/...; see --format).",
-                       show_default=False),
+        typer.Argument(help="CGM export file(s) (CSV/TSV/...; see --format).", show_default=False),
     ],
     format: Annotated[
         str,
@@ -89,17 +88,25 @@ def summary(
     ] = False,
     report: Annotated[
         Path | None,
-        typer.Option("--report", help="Write AGP report PNG + HTML per participant to DIR.",
-                     file_okay=False, dir_okay=True, metavar="DIR"),
+        typer.Option(
+            "--report",
+            help="Write AGP report PNG + HTML per participant to DIR.",
+            file_okay=False,
+            dir_okay=True,
+            metavar="DIR",
+        ),
     ] = None,
     units: Annotated[
         Units, typer.Option("--units", help="Glucose units of the output.", case_sensitive=False)
     ] = Units.mg_dl,
     tz: Annotated[
         str | None,
-        typer.Option("--tz", callback=_check_tz,
-                     help="IANA time zone of naive timestamps and of the AGP's modal day "
-                          "(default: reader default, AGP in UTC)."),
+        typer.Option(
+            "--tz",
+            callback=_check_tz,
+            help="IANA time zone of naive timestamps and of the AGP's modal day "
+            "(default: reader default, AGP in UTC).",
+        ),
     ] = None,
     bin_minutes: Annotated[
         int, typer.Option("--bin-minutes", callback=_check_bins, help="AGP bin width, minutes.")
@@ -130,8 +137,14 @@ def summary(
 
         try:
             written = write_cgm_report(
-                table, summ, report, tz=tz or "UTC", units=units.value,
-                bin_minutes=bin_minutes, sources=sources, rejected=rejected,
+                table,
+                summ,
+                report,
+                tz=tz or "UTC",
+                units=units.value,
+                bin_minutes=bin_minutes,
+                sources=sources,
+                rejected=rejected,
             )
         except OSError as exc:
             _fail(f"cannot write report to {report}: {exc.strerror or exc}", code=1)

@@ -2,7 +2,8 @@
 
 See :mod:`isletsim.report.agp` (computation and figures; Battelino et al. 2019,
 Diabetes Care 42:1593; Johnson et al. 2019, Diabetes Technol Ther 21(S2):S217) and
-:mod:`isletsim.report.html` (one HTML page per participant).
+:mod:`isletsim.report.html` (one HTML page per participant) and
+:mod:`isletsim.report.trial` (the self-contained HTML report of a virtual trial).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from isletsim.report.agp import (
     plot_daily_profiles,
 )
 from isletsim.report.html import rejected_counts, write_cgm_report
+from isletsim.report.trial import write_trial_report
 
 __all__ = [
     "AGP_PERCENTILES",
@@ -28,4 +30,5 @@ __all__ = [
     "plot_daily_profiles",
     "rejected_counts",
     "write_cgm_report",
+    "write_trial_report",
 ]
