@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-metrics validate clean
+.PHONY: demo test lint bench bench-metrics bench-trial validate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,9 +13,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/isletsim simulate --cohort uva-padova-2008 --days 1 \
-		--meals 07:00=45,12:00=70,18:00=80 --therapy basal-bolus --out demo_run.parquet
-	$(BIN)/isletsim validate --suite model
+	$(BIN)/isletsim run protocols/forward_phase12.toml --out runs/forward_phase12
+	@echo "report: runs/forward_phase12/report.html"
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -38,5 +37,8 @@ bench: $(STAMP) $(SGVENV)/.installed
 bench-metrics: $(STAMP)
 	$(BIN)/python benchmarks/bench_metrics.py
 
+bench-trial: $(STAMP)
+	$(BIN)/python benchmarks/bench_trial.py
+
 clean:
-	rm -rf $(VENV) $(SGVENV) build dist *.egg-info src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(SGVENV) runs build dist *.egg-info src/*.egg-info .pytest_cache
