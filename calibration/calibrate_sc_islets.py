@@ -16,8 +16,9 @@ Loss: the sum over the four proportions of (simulated - published)^2 plus
 ((insulin change - (-92)) / 100)^2, averaged over ``--seeds`` (the same seeds at every grid
 point: common random numbers). Each run is the published protocol with the half-dose arm
 removed. The best grid point is written, with the date, targets, grid and every loss, to
-``src/isletsim/params/graft/sc_islets_calibration.toml``; with ``--write`` the two values are
-also set in ``sc_islets.toml`` (their ``source`` says so).
+``calibration/sc_islets_fit.toml``; with ``--write`` the two values are also set in the
+product's parameter file ``src/isletsim/params/graft/sc_islets.toml`` (their ``source`` says
+so, with the date).
 
 Run (about 1 minute per grid point and seed on a 2-core machine)::
 
@@ -132,14 +133,14 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for g in grid:
         lines += ["[[grid]]", *[f"{k} = {v!r}" for k, v in g.items()], ""]
-    out = PARAMS / "sc_islets_calibration.toml"
+    out = ROOT / "calibration" / "sc_islets_fit.toml"
     out.write_text("\n".join(lines), encoding="utf-8")
     print(f"best: {json.dumps(best)}\nwrote {out}")
     if args.write:
         path = PARAMS / "sc_islets.toml"
         text = path.read_text(encoding="utf-8")
         note = (f"Calibrated [C] on {today} by calibration/calibrate_sc_islets.py to the "
-                "zimislecel full-dose figures (see sc_islets_calibration.toml), searched "
+                "zimislecel full-dose figures (record: calibration/sc_islets_fit.toml), searched "
                 "within the range of science reference {ref} [U].")  # fmt: skip
         text = _toml_value(text, "cells_per_ieq", best["cells_per_ieq"],
                            note.format(ref="4.3 (1,000-1,600 cells/IEQ)"))  # fmt: skip

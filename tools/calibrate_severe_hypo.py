@@ -5,11 +5,19 @@ Targets (``target_rate_impaired``, ``target_rate_aware`` in
 impaired awareness and 0.5 with intact awareness (Gold AE et al. *Diabetes Care*
 1994;17:697 [V], isletsim science reference 6.4).
 
-Cohorts: the ten S2008 adults (``uva-padova-2008``), each replicated ``--replicates`` times
-under distinct names, on :class:`~isletsim.therapy.BasalBolus` (simglucose's; it has no
-carb-counting error) with random meals (:mod:`isletsim.scenarios`, simglucose pattern with
-personal habits), wrapped in :class:`~isletsim.therapy.hypoglycemia.HypoglycemiaSelfCare`
-with ``awareness="impaired"`` and ``"intact"`` (same participants and meals in both).
+Cohorts: the standard-care population of the ``care`` validation suite
+(:func:`isletsim.validation.care_suite.care_population`, drawn by
+:func:`isletsim.population.sample_population`): the *impaired* cohort is selected as in the
+trial (age 18-65, Gold >= 4, >= 2 severe events in the prior year), the *intact* cohort is
+adults 18-65 with Gold <= 3, not selected on events. Each cohort is half on
+:class:`~isletsim.therapy.regimens.PumpTherapy` and half on
+:class:`~isletsim.therapy.regimens.MultipleDailyInjections`, both with the
+:class:`~isletsim.therapy.regimens.BolusBehaviour` of ``regimens.toml`` (carb-counting error,
+missed and late boluses) and each participant's mis-set settings, with random meals
+(:mod:`isletsim.scenarios`), wrapped in
+:class:`~isletsim.therapy.hypoglycemia.HypoglycemiaSelfCare` with each participant's Gold
+score. The calibration seed differs from the suite's (2026) so the suite checks the fit on
+new participants.
 
 Method.
 
@@ -30,13 +38,14 @@ The fitted values are written into the TOML (``value`` and ``note`` of ``h0_per_
 ``kappa_per_mg_dl`` and, if fitted, ``r_iah``) and the fit is written into the README
 between the calibration markers. ``--dry-run`` prints without writing.
 
-Run: ``.venv/bin/python tools/calibrate_severe_hypo.py`` (about 2-3 minutes on 2 cores).
+Run: ``.venv/bin/python tools/calibrate_severe_hypo.py`` (about 3 minutes on 2 cores).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import re
 import sys
 import time
@@ -48,11 +57,10 @@ from scipy.optimize import brentq
 from scipy.stats import chi2
 
 import isletsim as isl
-from isletsim.params import load_cohort
-from isletsim.scenarios import random_meals, sample_habits
 from isletsim.therapy.base import BoundTherapy, InsulinAction, Observation, Therapy
-from isletsim.therapy.graft import participant_streams
 from isletsim.therapy.hypoglycemia import HypoglycemiaParameters, HypoglycemiaSelfCare
+from isletsim.therapy.regimens import BolusBehaviour, MultipleDailyInjections, PumpTherapy
+from isletsim.validation.care_suite import CareConfig, arm_meals, care_population
 
 ROOT = Path(__file__).resolve().parents[1]
 TOML = ROOT / "src/isletsim/params/hypoglycemia/self_care.toml"
@@ -105,26 +113,34 @@ class _BoundProbe(BoundTherapy):
 
 
 # ------------------------------------------------------------------------------ cohorts
-def cohort(replicates: int, days: int, seed: int) -> tuple[pd.DataFrame, object]:
-    """S2008 adults replicated under distinct names, with their random meals."""
-    table = load_cohort("uva-padova-2008")
-    adults = table[table["Name"].str.startswith("adult")]
-    rows = pd.concat([adults] * replicates, ignore_index=True)
-    rows["Name"] = [f"{name}/rep{i // len(adults):03d}" for i, name in enumerate(rows["Name"])]
-    streams = participant_streams(seed, len(rows))
-    meals = random_meals(sample_habits("simglucose_random", streams), days, streams)
-    return rows, meals
+def cohorts(participants: int, days: int, seed: int) -> dict[str, list[tuple]]:
+    """Impaired and intact cohorts: (rows, meals, therapy factory) for the pump and MDI halves."""
+    config = CareConfig(participants=participants, days=days, seed=seed)
+    iah, intact = care_population(participants, seed)
+    out: dict[str, list[tuple]] = {}
+    for aw, rows in (("impaired", iah), ("intact", intact)):
+        halves = []
+        for part, factory in ((rows.iloc[0::2], PumpTherapy),
+                              (rows.iloc[1::2], MultipleDailyInjections)):  # fmt: skip
+            halves.append((part, arm_meals(len(part), config), factory))
+        out[aw] = halves
+    return out
 
 
 def run(
-    rows: pd.DataFrame, meals: object, days: int, awareness: str, par: HypoglycemiaParameters,
-    seed: int, probe: bool,
-) -> tuple[HypoglycemiaSelfCare, _Probe | None]:  # fmt: skip
-    """Simulate one cohort; with ``probe`` the hazard integrals are collected too."""
-    policy = HypoglycemiaSelfCare(isl.BasalBolus(), awareness=awareness, seed=seed, parameters=par)
-    wrapper = _Probe(policy) if probe else None
-    isl.simulate(rows, days, meals, wrapper or policy, record=False)
-    return policy, wrapper
+    halves: list[tuple], days: int, par: HypoglycemiaParameters, seed: int, probe: bool,
+) -> tuple[list[HypoglycemiaSelfCare], list[_Probe]]:  # fmt: skip
+    """Simulate one cohort (both halves); with ``probe`` the hazard integrals are collected."""
+    policies, probes = [], []
+    for rows, meals, factory in halves:
+        therapy = factory(behaviour=BolusBehaviour.from_parameters(seed=seed))
+        policy = HypoglycemiaSelfCare(therapy, awareness="sample", seed=seed, parameters=par)
+        wrapper = _Probe(policy) if probe else None
+        isl.simulate(rows, days, meals, wrapper or policy, record=False)
+        policies.append(policy)
+        if wrapper is not None:
+            probes.append(wrapper)
+    return policies, probes
 
 
 # ------------------------------------------------------------------------------ fit
@@ -195,23 +211,25 @@ def _toml_str(s: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--replicates", type=int, default=10, help="copies of each S2008 adult")
-    ap.add_argument("--days", type=int, default=180, help="simulated days per participant")
-    ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--participants", type=int, default=160, help="participants per cohort")
+    ap.add_argument("--days", type=int, default=90, help="simulated days per participant")
+    ap.add_argument("--seed", type=int, default=2027, help="not the care suite's seed (2026)")
     ap.add_argument("--dry-run", action="store_true", help="print, write nothing")
     args = ap.parse_args(argv)
     t0 = time.time()
     base = HypoglycemiaParameters.packaged()
-    rows, meals = cohort(args.replicates, args.days, args.seed)
-    py = len(rows) * args.days / DAYS_PER_YEAR
+    groups = cohorts(args.participants, args.days, args.seed)
+    n_rows = args.participants
+    py = n_rows * args.days / DAYS_PER_YEAR
     off = dataclasses.replace(base, h0_per_min=0.0)
     exposure = {}
     for aw in ("impaired", "intact"):
-        pol, probe = run(rows, meals, args.days, aw, off, args.seed, probe=True)
-        assert probe is not None
-        exposure[aw] = (probe.all_windows(), pol.participants)
-        print(f"exposure run {aw}: {exposure[aw][0].shape[1]} windows below 54, "
-              f"{exposure[aw][1]['minutes_below_54'].sum() / (len(rows) * args.days):.2f} "
+        pols, probes = run(groups[aw], args.days, off, args.seed, probe=True)
+        windows = np.concatenate([p.all_windows() for p in probes], axis=1)
+        parts = pd.concat([p.participants for p in pols])
+        exposure[aw] = (windows, parts)
+        print(f"exposure run {aw}: {windows.shape[1]} windows below 54, "
+              f"{parts['minutes_below_54'].sum() / (n_rows * args.days):.2f} "
               f"min/day below 54 ({time.time() - t0:.0f} s)")  # fmt: skip
     res = fit(exposure["impaired"][0], exposure["intact"][0], py, base)
     print(f"fit: h0 = {res['h0']:.4g}/min, kappa = {res['kappa']:.4g}/(mg/dL), "
@@ -224,11 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     lines = []
     for aw, target in (("impaired", base.target_rate_impaired), ("intact", base.target_rate_aware)):
-        pol, _ = run(rows, meals, args.days, aw, fitted, args.seed + 1, probe=False)
-        count = len(pol.events)
+        pols, _ = run(groups[aw], args.days, fitted, args.seed + 1, probe=False)
+        count = sum(len(p.events) for p in pols)
         rate = count / py
         lo, hi = poisson_ci(count, py)
-        parts = pol.participants
+        parts = pd.concat([p.participants for p in pols])
         below = parts["minutes_below_54"].sum() / parts["minutes_observed"].sum() * 100
         lines.append((aw, target, count, rate, lo, hi, (rate - target) / target, below))
         err = 100 * (rate - target) / target
@@ -236,12 +254,15 @@ def main(argv: list[str] | None = None) -> int:
               f"(95% CI {lo:.2f}-{hi:.2f}; target {target}; error {err:+.0f}%), "
               f"time < 54 {below:.2f}% ({time.time() - t0:.0f} s)")  # fmt: skip
     elapsed = time.time() - t0
+    errors = ", ".join(f"{aw} {100 * err:+.0f} %" for aw, _, _, _, _, _, err, _ in lines)
     if args.dry_run:
         return 0
     # the ratio 2.8/0.5 = 5.6 of Gold 1994
     note_h0 = (
-        f"Fitted by tools/calibrate_severe_hypo.py (seed {args.seed}, {len(rows)} participants x "
-        f"{args.days} d per cohort) to Gold 1994 [V] 2.8 vs 0.5 events/person-year; see README."
+        f"Fitted by tools/calibrate_severe_hypo.py on {dt.date.today().isoformat()} (seed "
+        f"{args.seed}, care-suite population: {n_rows} participants x {args.days} d per cohort, "
+        f"pump/MDI with BolusBehaviour) to Gold 1994 [V] 2.8 vs 0.5 events/person-year; "
+        f"check-run errors {errors}; see README."
     )
     text = TOML.read_text()
     text = set_entry(text, "h0_per_min", fitted.h0_per_min, note_h0)
@@ -261,16 +282,17 @@ def main(argv: list[str] | None = None) -> int:
         for aw, target, count, rate, lo, hi, err, below in lines
     )
     section = f"""{BEGIN}
-Result of `tools/calibrate_severe_hypo.py --replicates {args.replicates} --days {args.days}
---seed {args.seed}` ({len(rows)} participants per cohort = {py:.1f} person-years, {elapsed:.0f} s):
+Result of `tools/calibrate_severe_hypo.py --participants {args.participants} --days {args.days}
+--seed {args.seed}` on {dt.date.today().isoformat()} ({n_rows} participants per cohort =
+{py:.1f} person-years, {elapsed:.0f} s):
 
 * fitted `h0_per_min` = {fitted.h0_per_min:.4g} /min,
   `kappa_per_mg_dl` = {fitted.kappa_per_mg_dl:.4g} per mg/dL, `r_iah` = {fitted.r_iah:.3g} ({how}).
   On the exposure run (hazard off) these give the targets exactly (two equations, two
   unknowns); the check run below has the hazard on, so events are treated and later glucose
   changes.
-* check run (seed + 1: new carb-counting factors and event draws; same participants and
-  meals):
+* check run (seed + 1: new carb-counting factors, bolus behaviour and event draws; same
+  participants and meals):
 
 | cohort | target (events/py) | events | rate (95 % CI) | error | time < 54 mg/dL |
 |---|---|---|---|---|---|

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numba as nb
 import numpy as np
 import pandas as pd
 
@@ -30,6 +31,8 @@ from isletsim.sensors import CGM
 from isletsim.therapy.base import Observation, Therapy
 
 MINUTES_PER_DAY = 1440
+#: The native float64 dtype (identity checks on the per-step path).
+_F64 = np.dtype(np.float64)
 
 #: Columns of the per-minute table (:meth:`SimulationResult.to_frame`).
 TRACE_COLUMNS: tuple[str, ...] = solver.TRACE
@@ -312,16 +315,34 @@ def _graft_fraction_function(
     graft_fraction: np.ndarray | Callable[[float], np.ndarray] | None, n: int
 ) -> Callable[[float], np.ndarray]:
     """Normalise ``graft_fraction`` to a function day -> (n,) array of phi >= 0."""
+    from isletsim.therapy.graft import _Course
 
     def checked(phi: object) -> np.ndarray:
-        return _nonnegative(
-            phi, n, "graft_fraction must be finite and >= 0 for every participant"
-        )
+        return _nonnegative(phi, n, "graft_fraction must be finite and >= 0 for every participant")
 
     if graft_fraction is None:
         zeros = np.zeros(n)
         return lambda day: zeros
     if callable(graft_fraction):
+        # a graft course's own ``phi``: its compiled evaluation (bit-identical, and the day
+        # the engine passes is always a finite scalar)
+        owner = getattr(graft_fraction, "__self__", None)
+        if (
+            isinstance(owner, _Course)
+            and getattr(graft_fraction, "__func__", None) is _Course.phi
+            and owner.n_participants == n
+        ):
+            fast = owner._phi_of_day()
+            if fast is not None:
+                message = "graft_fraction must be finite and >= 0 for every participant"
+
+                def course_phi(day: float) -> np.ndarray:
+                    phi = fast(day)  # a fresh contiguous (n,) float array
+                    if not _finite_nonnegative(phi):
+                        raise ValueError(message)
+                    return phi
+
+                return course_phi
         return lambda day: checked(graft_fraction(day))
     constant = checked(graft_fraction)
     return lambda day: constant
@@ -330,10 +351,36 @@ def _graft_fraction_function(
 def _nonnegative(values: object, n: int, message: str) -> np.ndarray:
     """``values`` broadcast to a contiguous (n,) float array; ValueError(message) unless all
     are finite and >= 0."""
+    if (
+        type(values) is np.ndarray and values.dtype is _F64
+        and values.shape == (n,) and values.strides == (8,)
+    ):  # fmt: skip
+        # already what the solver takes (e.g. from our own policies): one compiled check
+        if not _finite_nonnegative(values):
+            raise ValueError(message)
+        return values
     arr = np.ascontiguousarray(np.broadcast_to(np.asarray(values, dtype=np.float64), (n,)))
     if not np.all(np.isfinite(arr)) or (arr < 0).any():
         raise ValueError(message)
     return arr
+
+
+@nb.njit(cache=True, nogil=True)
+def _finite_nonnegative(values: np.ndarray) -> bool:
+    """Whether every value is finite and >= 0 (NaN is not)."""
+    for v in values:
+        if not (v >= 0.0 and v < np.inf):
+            return False
+    return True
+
+
+@nb.njit(cache=True, nogil=True)
+def _any_error(err: np.ndarray) -> bool:
+    """Whether the solver flagged a non-finite state (``err[:, 0] >= 0`` anywhere)."""
+    for i in range(err.shape[0]):
+        if err[i, 0] >= 0:
+            return True
+    return False
 
 
 #: Fewest participants worth a thread of their own.
@@ -371,7 +418,6 @@ def _simulate_chunk(
     bound = therapy.bind(table)
     period = int(bound.control_period_min)
 
-
     cgm = np.clip(x[:, model.GS] * p[:, model.P_INV_VG], sensor.low_mg_dl, sensor.high_mg_dl)
     obs_cgm = cgm.copy()
     obs_announced = np.zeros(n)
@@ -386,29 +432,34 @@ def _simulate_chunk(
     day_sum = np.zeros((n, n_days + 1))  # cumulative sum and count at each day's end
     day_cnt = np.zeros(n_days + 1)
     next_day = 1
+    # loop invariants as locals (the loop runs every control step)
+    plasma_state = x[:, model.GP]  # a view: the solver updates x in place
+    inv_vg = p[:, model.P_INV_VG]
+    ev_ptr, ev_minute, ev_grams = events.ptr, events.minute, events.grams
+    sample_period, cgm_lo, cgm_hi = sensor.sample_period_min, sensor.low_mg_dl, sensor.high_mg_dl
+    advance, contiguous, decide = solver.advance, np.ascontiguousarray, bound.decide
+    carbs_message = "a therapy policy returned carbs_g that are negative or not finite"
     t = 0
     while t < total:
         step = min(period, total - t)
-        action = bound.decide(
-            Observation(t, obs_cgm, obs_announced, x[:, model.GP] * p[:, model.P_INV_VG])
+        action = decide(Observation(t, obs_cgm, obs_announced, plasma_state * inv_vg))
+        carbs = (
+            no_carbs if action.carbs_g is None else _nonnegative(action.carbs_g, n, carbs_message)
         )
-        carbs = no_carbs if action.carbs_g is None else _nonnegative(
-            action.carbs_g, n, "a therapy policy returned carbs_g that are negative or not finite"
-        )
-        solver.advance(
+        advance(
             x, p, meal, t, step, substeps,
-            np.ascontiguousarray(action.basal_u_per_min, dtype=np.float64),
-            np.ascontiguousarray(action.bolus_u_per_min, dtype=np.float64),
-            np.ascontiguousarray(action.bolus_minutes, dtype=np.int64),
-            np.ascontiguousarray(action.meal_bolus_u_per_g, dtype=np.float64),
+            contiguous(action.basal_u_per_min, dtype=np.float64),
+            contiguous(action.bolus_u_per_min, dtype=np.float64),
+            contiguous(action.bolus_minutes, dtype=np.int64),
+            contiguous(action.meal_bolus_u_per_g, dtype=np.float64),
             phi_of_day(t / MINUTES_PER_DAY), carbs,
-            events.ptr, events.minute, events.grams, ev_cursor,
-            sensor.sample_period_min, cgm, sensor.low_mg_dl, sensor.high_mg_dl,
+            ev_ptr, ev_minute, ev_grams, ev_cursor,
+            sample_period, cgm, cgm_lo, cgm_hi,
             obs_cgm, obs_announced,
             record, rec_start, rec, record_states, states,
             stats, err,
         )  # fmt: skip
-        if (err[:, 0] >= 0).any():
+        if _any_error(err):
             i = int(np.argmax(err[:, 0] >= 0))
             return _Chunk(x, stats, {}, None, (i, int(err[i, 0]), int(err[i, 1])))
         t += step

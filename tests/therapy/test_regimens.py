@@ -68,8 +68,13 @@ def _write_variant(tmp_path: Path, name: str, old: str, new: str) -> Path:
 @pytest.mark.parametrize(
     ("key", "old", "new", "message"),
     [
-        ("missed_bolus_probability", "value = 0.07", "value = 1.5", "at most 1"),
-        ("carb_noise_cv", "value = 0.25", "value = -0.25", ">= 0"),
+        (
+            "missed_bolus_probability",
+            "[missed_bolus_probability]\nvalue = 0.1",
+            "[missed_bolus_probability]\nvalue = 1.5",
+            "at most 1",
+        ),
+        ("carb_noise_cv", "[carb_noise_cv]\nvalue = 0.3", "[carb_noise_cv]\nvalue = -0.3", ">= 0"),
         ("depot_compartments", "value = 2\n", "value = 2.5\n", "whole number"),
         ("late_bolus_max_delay_min", "value = 45.0", "value = 5.0", "late_bolus_min_delay_min"),
         ("basal_injection_minute", "value = 1320", "value = 1500", "minute of the day"),

@@ -12,8 +12,8 @@ from isletsim.validation.care_suite import (
     TBR70_RANGE_PCT,
     TIR_RANGE_PCT,
     CareConfig,
-    adults,
     care_checks,
+    care_population,
     care_suite,
 )
 
@@ -29,11 +29,14 @@ NAMES = (
 )
 #: Checks that pass with the shipped model (the others are reported failures, see the suite).
 EXPECTED_TO_PASS = (
+    "care/iah/hba1c",
+    "care/iah/tbr_54",
+    "care/iah/tbr_70",
     "care/intact/severe_rate",
     "care/severe_rate/intact_below_impaired",
     "care/tir/aid_above_mdi",
 )
-SMALL = CareConfig(replicates=1, days=7, seed=5)
+SMALL = CareConfig(participants=10, days=7, seed=5)
 
 
 @pytest.fixture(scope="module")
@@ -50,15 +53,24 @@ def test_registered():
     assert SUITES["care"][1] is care_suite
 
 
-def test_replicates_have_distinct_names():
-    rows = adults(3, "pump")
-    assert len(rows) == 30
-    assert rows["Name"].is_unique
-    assert rows["Name"].iloc[0] == "adult#001/pump00"
-    assert rows["Name"].iloc[-1] == "adult#010/pump02"
+def test_population_meets_the_arm_criteria():
+    iah, intact = care_population(12, 3)
+    assert len(iah) == len(intact) == 12
+    assert iah["Name"].is_unique and intact["Name"].is_unique
+    assert not set(iah["Name"]) & set(intact["Name"])
+    assert iah["Name"].str.startswith("C").all()
+    assert (iah["gold_score"] >= 4).all() and (intact["gold_score"] <= 3).all()
+    assert (iah["severe_events_prior_year"] >= 2).all()
+    for rows in (iah, intact):
+        assert rows["age_years"].between(18, 65).all()
+        assert (rows["fasting_cpeptide_pmol_l"] == 0).all()
+    again, _ = care_population(12, 3)
+    assert again["Name"].tolist() == iah["Name"].tolist()
 
 
-@pytest.mark.parametrize("bad", [{"replicates": 0}, {"days": -1}, {"seed": -3}])
+@pytest.mark.parametrize(
+    "bad", [{"participants": 1}, {"participants": 2.5}, {"days": -1}, {"seed": -3}]
+)
 def test_config_rejects_bad_values(bad):
     with pytest.raises(ValueError, match="CareConfig"):
         CareConfig(**bad)
@@ -79,7 +91,7 @@ def test_structure(small_checks):
     }.items():
         assert by_name[name].tolerance == pytest.approx((hi - lo) / 2)
         assert by_name[name].reference == f"{lo:g}-{hi:g} %"
-    py = 2 * 10 * SMALL.replicates * SMALL.days / DAYS_PER_YEAR
+    py = SMALL.participants * SMALL.days / DAYS_PER_YEAR
     assert by_name["care/iah/severe_rate"].tolerance == pytest.approx(
         1.96 * math.sqrt(2.8 / py), rel=1e-3
     )

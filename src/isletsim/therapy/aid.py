@@ -58,6 +58,7 @@ from functools import cache
 from importlib import resources
 from types import MappingProxyType
 
+import numba as nb
 import numpy as np
 import pandas as pd
 
@@ -69,7 +70,7 @@ from isletsim.params.toml_file import (
     sources,
 )
 from isletsim.therapy.base import BoundTherapy, InsulinAction, Observation, Therapy, basal_u_per_min
-from isletsim.therapy.pump import Pump
+from isletsim.therapy.pump import Pump, deliver_rate
 
 #: Package-relative name of the parameter file (in error messages).
 PARAM_FILE = "isletsim/params/aid/pid_ifb.toml"
@@ -242,6 +243,11 @@ class _BoundAID(BoundTherapy):
         self.meal_u_per_g = 1.0 / self.cr
         #: Whether automatic delivery was suspended at the last decision (for inspection).
         self.suspended = np.zeros(n, dtype=bool)
+        # scalar parameters of the compiled decide, in the order _pid_ifb_kernel reads them
+        self._kernel_scalars = np.array([
+            self.target, self.gamma, self.tau_sc, self.tau_p, self.a_sc, self.a_p,
+            self.suspend, self.predicted_suspend, self.horizon, self.correction_threshold,
+        ], dtype=np.float64)  # fmt: skip
 
     def insulin_on_board(self) -> np.ndarray:
         """Insulin above basal still in the model's compartments (U, may be negative)."""
@@ -250,9 +256,12 @@ class _BoundAID(BoundTherapy):
         ) / 60.0
 
     def decide(self, obs: Observation) -> InsulinAction:
-        period = float(self.control_period_min)
         cgm = np.asarray(obs.cgm_mg_dl, dtype=np.float64)
         announced = np.asarray(obs.announced_g, dtype=np.float64)
+        n = self.basal.shape[0]
+        if cgm.shape == (n,) and announced.shape == (n,):
+            return self._decide_compiled(cgm, announced)
+        period = float(self.control_period_min)
         iob = self.insulin_on_board()  # before the last period's meal bolus is counted
         if self.prev_cgm is None:
             slope = np.zeros_like(cgm)
@@ -287,6 +296,105 @@ class _BoundAID(BoundTherapy):
         bolus = self.pump.deliver(correction / period)
         self.last_u_per_h = 60.0 * (basal + bolus)
         return InsulinAction(basal, bolus, self.bolus_minutes, self.meal_u_per_g)
+
+    def _decide_compiled(self, cgm: np.ndarray, announced: np.ndarray) -> InsulinAction:
+        """``decide`` in one compiled pass (same operations in the same order)."""
+        n = cgm.shape[0]
+        first = self.prev_cgm is None
+        if first:
+            self.prev_cgm = np.empty(n)
+        basal = np.empty(n)
+        bolus = np.empty(n)
+        suspended = np.empty(n, dtype=bool)
+        pump = self.pump
+        _pid_ifb_kernel(
+            cgm, announced, first, float(self.control_period_min),
+            self.basal, self.max_rate, self.kp, self.ki, self.kd, self.cf, self.meal_u_per_g,
+            self._kernel_scalars, bool(self.iob_guard),
+            float(pump.increment), float(pump.max_u_per_min), bool(pump.round_in_pmol),
+            self.i_sc, self.i_p, self.i_term, self.prev_cgm, self.last_u_per_h,
+            basal, bolus, suspended,
+        )  # fmt: skip
+        self.suspended = suspended
+        return InsulinAction(basal, bolus, self.bolus_minutes, self.meal_u_per_g)
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _max(a: float, b: float) -> float:
+    """``np.maximum`` of two floats (NaN propagates; of two equal zeros, ``b``)."""
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a > b else b
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _min(a: float, b: float) -> float:
+    """``np.minimum`` of two floats (NaN propagates; of two equal zeros, ``b``)."""
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a < b else b
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _clip(v: float, lo: float, hi: float) -> float:
+    """``np.clip`` of a float (NaN and -0.0 kept)."""
+    if v < lo:
+        v = lo
+    if v > hi:
+        v = hi
+    return v
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _pid_ifb_kernel(
+    cgm, announced, first, period, basal_u_h, max_rate, kp, ki, kd, cf, meal_u_per_g,
+    scalars, iob_guard, increment, pump_max, round_in_pmol,
+    i_sc, i_p, i_term, prev_cgm, last_u_per_h,
+    basal_out, bolus_out, suspended,
+):  # fmt: skip
+    """``_BoundAID.decide`` per participant, state arrays updated in place."""
+    target, gamma, tau_sc, tau_p, a_sc, a_p = scalars[0], scalars[1], scalars[2], scalars[3], \
+        scalars[4], scalars[5]  # fmt: skip
+    suspend, predicted, horizon, threshold = scalars[6], scalars[7], scalars[8], scalars[9]
+    for i in range(cgm.shape[0]):
+        c = cgm[i]
+        b = basal_u_h[i]
+        iob = (tau_sc * (i_sc[i] - b) + tau_p * (i_p[i] - b)) / 60.0
+        if first:
+            slope = 0.0
+        else:
+            slope = (c - prev_cgm[i]) / period
+            u = last_u_per_h[i] + announced[i] * meal_u_per_g[i] * 60.0 / period
+            i_sc_prev = i_sc[i]
+            i_sc[i] = a_sc * i_sc[i] + (1.0 - a_sc) * u
+            i_p[i] = a_p * i_p[i] + (1.0 - a_p) * i_sc_prev
+        prev_cgm[i] = c
+        err = c - target
+        i_term[i] = _clip(i_term[i] + ki[i] * err * period, 0.0, max_rate[i])
+        pid = kp[i] * err + i_term[i] + kd[i] * slope
+        rate = _clip((1.0 + gamma) * pid - gamma * i_p[i], 0.0, max_rate[i])
+        if iob_guard:
+            eventual = c - cf[i] * ((tau_sc * (i_sc[i] - b) + tau_p * (i_p[i] - b)) / 60.0)
+            frac = _clip((eventual - suspend) / (target - suspend), 0.0, 1.0)
+            if eventual < target:
+                rate = _min(rate, frac * b)
+        susp = (c < suspend) | (c + slope * horizon < predicted)
+        suspended[i] = susp
+        if susp:
+            rate = 0.0
+        if announced[i] > 0 and c > threshold:
+            correction = _max(0.0, err / cf[i] - _max(iob, 0.0))
+        else:
+            correction = 0.0
+        basal = deliver_rate(rate / 60.0, increment, pump_max, round_in_pmol)
+        bolus = deliver_rate(correction / period, increment, pump_max, round_in_pmol)
+        basal_out[i] = basal
+        bolus_out[i] = bolus
+        last_u_per_h[i] = 60.0 * (basal + bolus)
 
 
 __all__ = ["PID_IFB_NAMES", "AutomatedInsulinDelivery", "load_pid_ifb", "pid_ifb_sources"]

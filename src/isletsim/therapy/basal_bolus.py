@@ -12,11 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numba as nb
 import numpy as np
 import pandas as pd
 
 from isletsim.therapy.base import BoundTherapy, InsulinAction, Observation, Therapy, basal_u_per_min
-from isletsim.therapy.pump import Pump
+from isletsim.therapy.pump import Pump, deliver_rate
+
+#: The native float64 dtype (an identity check is cheaper than ``==`` on hot paths; a
+#: float64 array with another dtype object just takes the general path).
+_F64 = np.dtype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -55,13 +60,43 @@ class _BoundBasalBolus(BoundTherapy):
         self.basal = policy.pump.deliver(basal_u_per_min(patients))
         self.bolus_minutes = np.full(n, policy.control_period_min, dtype=np.int64)
         self.no_meal_bolus = np.zeros(n)
+        pump = policy.pump
+        # scalars of the compiled per-step kernel (see bolus_rate)
+        self._kernel_args = (
+            float(policy.target_mg_dl), float(policy.correction_threshold_mg_dl),
+            int(policy.control_period_min), float(pump.increment), float(pump.max_u_per_min),
+            bool(pump.round_in_pmol),
+        )  # fmt: skip
 
     def decide(self, obs: Observation) -> InsulinAction:
+        rate = self.bolus_rate(obs.cgm_mg_dl, obs.announced_g)
+        return InsulinAction(self.basal, rate, self.bolus_minutes, self.no_meal_bolus)
+
+    def bolus_rate(self, cgm: np.ndarray, announced_g: np.ndarray) -> np.ndarray:
+        """Bolus rate (U/min, through the pump) for CGM and announced grams (arrays (N,))."""
+        n = self.cr.shape[0]
+        if (
+            type(cgm) is np.ndarray and type(announced_g) is np.ndarray
+            and cgm.dtype is _F64 and announced_g.dtype is _F64
+            and cgm.shape == (n,) and announced_g.shape == (n,)
+        ):  # fmt: skip
+            out = np.empty(n)
+            _bolus_kernel(cgm, announced_g, self.cr, self.cf, *self._kernel_args, out)
+            return out
         pol = self.policy
-        cgm = obs.cgm_mg_dl
         correction = np.where(
             cgm > pol.correction_threshold_mg_dl, (cgm - pol.target_mg_dl) / self.cf, 0.0
         )
-        bolus_u = np.where(obs.announced_g > 0, obs.announced_g / self.cr + correction, 0.0)
-        rate = pol.pump.deliver(bolus_u / self.control_period_min)
-        return InsulinAction(self.basal, rate, self.bolus_minutes, self.no_meal_bolus)
+        bolus_u = np.where(announced_g > 0, announced_g / self.cr + correction, 0.0)
+        return pol.pump.deliver(bolus_u / self.control_period_min)
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _bolus_kernel(
+    cgm, announced, cr, cf, target, threshold, period, increment, max_rate, round_in_pmol, out
+):  # fmt: skip
+    """``BasalBolus`` bolus rate per participant, the operations of the array version."""
+    for i in range(out.shape[0]):
+        correction = (cgm[i] - target) / cf[i] if cgm[i] > threshold else 0.0
+        bolus_u = announced[i] / cr[i] + correction if announced[i] > 0 else 0.0
+        out[i] = deliver_rate(bolus_u / period, increment, max_rate, round_in_pmol)

@@ -57,13 +57,14 @@ import dataclasses
 import math
 import numbers
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
+import numba as nb
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
@@ -674,6 +675,12 @@ class _Course(ABC):
         out = self._phi_matrix(np.atleast_1d(d)[None, :], None)
         return out[:, 0] if d.ndim == 0 else out
 
+    def _phi_of_day(self) -> Callable[[float], NDArray[np.float64]] | None:
+        """A compiled ``phi`` for one finite scalar day, bit-identical to :meth:`phi`, for
+        evaluating at every control step of a simulation (no checks of ``day``); None when
+        this course has none (then use :meth:`phi`)."""
+        return None
+
     def time_to_phi(
         self, threshold: float, *, horizon_days: float = 3650.0, resolution_days: float = 1.0
     ) -> NDArray[np.float64]:
@@ -851,6 +858,22 @@ class GraftCourse(_Course):
         m[day >= self.loss_day[sel, None]] = 0.0  # abrupt loss: 0 from that day on
         return m
 
+    def _phi_of_day(self) -> Callable[[float], NDArray[np.float64]] | None:
+        if type(self) is not GraftCourse:  # a subclass may compute phi otherwise
+            return None
+        columns = np.ascontiguousarray(np.stack([
+            self.infusion_day, self.maturation_tau_days, self.attrition_rate_per_day,
+            self.phi_max, self.loss_day,
+        ]))  # fmt: skip
+        lag, shape = float(self.maturation_lag_days), float(self.maturation_shape)
+
+        def phi_of_day(day: float) -> NDArray[np.float64]:
+            out = np.empty(columns.shape[1])
+            _phi_kernel(float(day), columns, lag, shape, out)
+            return out
+
+        return phi_of_day
+
     def to_frame(self) -> pd.DataFrame:
         """Per-participant draws and derived values, one row per participant."""
         cols = {name: getattr(self, name) for name in _COURSE_ARRAYS}
@@ -875,6 +898,39 @@ class GraftCourse(_Course):
             f"attrition half-life {_spread(half_life_y)} y, "
             f"abrupt loss within 1 y: {lost_1y}/{self.n_participants})"
         )
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _phi_kernel(day, columns, lag, shape, out):
+    """:meth:`GraftCourse._phi_matrix` at one day, the same operations in the same order.
+
+    ``columns`` rows: infusion day, maturation tau, attrition rate, phi_max, loss day. The
+    power repeats numpy's shortcuts for a scalar exponent (2 squares, 0.5 is a square root,
+    -1 a reciprocal), and the maxima with 0 return 0 on a tie as ``np.maximum`` does.
+    """
+    for i in range(out.shape[0]):
+        t = day - columns[0, i]
+        x = t - lag
+        if not (x > 0.0 or x != x):
+            x = 0.0
+        x = x / columns[1, i]
+        if shape == 2.0:
+            x = x * x
+        elif shape == 0.5:
+            x = np.sqrt(x)
+        elif shape == -1.0:
+            x = 1.0 / x
+        else:
+            x = x**shape
+        m = -np.expm1(-x)
+        if not (t > 0.0 or t != t):
+            t = 0.0
+        t = t * -columns[2, i]
+        m = m * np.exp(t)
+        m = m * columns[3, i]
+        if day >= columns[4, i]:
+            m = 0.0
+        out[i] = m
 
 
 def _spread(x: NDArray[np.float64]) -> str:
@@ -915,6 +971,22 @@ class GraftCourseSum(_Course):
         for course in self.courses[1:]:
             total += course._phi_matrix(day, rows)
         return total
+
+    def _phi_of_day(self) -> Callable[[float], NDArray[np.float64]] | None:
+        if type(self) is not GraftCourseSum:
+            return None
+        parts = [c._phi_of_day() for c in self.courses]
+        if any(f is None for f in parts):
+            return None
+        first, rest = parts[0], parts[1:]
+
+        def phi_of_day(day: float) -> NDArray[np.float64]:
+            total = first(day)  # type: ignore[misc]
+            for f in rest:
+                total += f(day)  # type: ignore[misc]
+            return total
+
+        return phi_of_day
 
     def __repr__(self) -> str:
         inner = ",\n  ".join(repr(c) for c in self.courses)

@@ -61,6 +61,7 @@ from dataclasses import dataclass, fields
 from importlib import resources
 from importlib.resources.abc import Traversable
 
+import numba as nb
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
@@ -261,6 +262,29 @@ def step_uniforms(keys: NDArray[np.uint64], minute: int, channel: int) -> NDArra
     return (x >> np.uint64(11)).astype(np.float64) * (2.0**-53)
 
 
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _mix_scalar(x: np.uint64) -> np.uint64:
+    """:func:`_mix` of one value (compiled; uint64 arithmetic wraps as in numpy)."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _counter_offset(minute: int, channel: int) -> np.uint64:
+    """``_mix(counter * golden + golden)`` of :func:`step_uniforms` (compiled)."""
+    golden = np.uint64(0x9E3779B97F4A7C15)
+    counter = np.uint64(minute) * np.uint64(8) + np.uint64(channel)
+    return _mix_scalar(counter * golden + golden)
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _uniform(key: np.uint64, offset: np.uint64) -> float:
+    """One uniform of :func:`step_uniforms`: the same bits, compiled."""
+    x = _mix_scalar(key + offset)
+    return float(x >> np.uint64(11)) * (2.0**-53)
+
+
 def participant_key(seed: int, name: str) -> np.random.SeedSequence:
     """The seed sequence of participant ``name``: ``SeedSequence([seed, id(name)])``.
 
@@ -402,6 +426,98 @@ def _empty_events() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=dtypes.get(c, "float64")) for c in EVENT_COLUMNS})
 
 
+# rows of _BoundSelfCare's state arrays
+(_I_BELOW_SINCE, _I_EVENT_MINUTE, _I_LAST_ALARM, _I_RECHECK_AT, _I_DOSES, _I_TREATMENTS,
+ _I_ALARMS, _I_ANSWERED, _I_EVENTS, _I_CLOSED_SINCE, _I_ROWS) = range(11)  # fmt: skip
+_F_NADIR, _F_MINUTES_BELOW, _F_TREATMENT_G, _F_CLOSED_NADIR, _F_ROWS = range(5)
+_B_ARMED, _B_PENDING, _B_TREATING, _B_CLOSED, _B_ROWS = range(5)
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _self_care_step(t, period, asleep, bg, cgm, keys, traits, prm, ist, fst, bst, carbs):
+    """One control step of :meth:`_BoundSelfCare.decide` per participant, in place.
+
+    The operations of the array version in the same order (so the same bits). Writes the
+    self-treatment and assisted carbohydrate into ``carbs``; marks the episodes with an
+    event that ended (row ``_B_CLOSED``, with their start and nadir) and returns their count.
+    """
+    severe, rearm, h0, kappa = prm[0], prm[1], prm[2], prm[3]
+    alarm_below, repeat, p_wake, p_awake = prm[4], prm[5], prm[6], prm[7]
+    recheck_below, max_doses, recheck_min = prm[8], prm[9], np.int64(prm[10])
+    treatment_g, assisted_g = prm[11], prm[12]
+    p_answer = p_wake if asleep else p_awake
+    off_event = _counter_offset(t, _CH_EVENT)
+    off_alarm = _counter_offset(t, _CH_ALARM)
+    closed = 0
+    for i in range(bg.shape[0]):
+        g = bg[i]
+        c = cgm[i]
+        # episode below the severe threshold (true glucose)
+        below = g < severe
+        bst[_B_CLOSED, i] = False
+        if not below and ist[_I_BELOW_SINCE, i] >= 0:  # ended
+            if bst[_B_PENDING, i]:
+                bst[_B_CLOSED, i] = True
+                ist[_I_CLOSED_SINCE, i] = ist[_I_BELOW_SINCE, i]
+                fst[_F_CLOSED_NADIR, i] = fst[_F_NADIR, i]
+                closed += 1
+            bst[_B_PENDING, i] = False
+            ist[_I_BELOW_SINCE, i] = -1
+            fst[_F_NADIR, i] = np.inf
+        if below:
+            if ist[_I_BELOW_SINCE, i] < 0:
+                ist[_I_BELOW_SINCE, i] = t
+            nadir = fst[_F_NADIR, i]  # np.minimum(nadir, g): g on a tie; g is not NaN
+            fst[_F_NADIR, i] = nadir if nadir < g or nadir != nadir else g
+        if g >= rearm:
+            bst[_B_ARMED, i] = True
+        fst[_F_MINUTES_BELOW, i] += (1.0 if below else 0.0) * float(period)
+        # severe event: hazard per minute over this period
+        event = False
+        if below and bst[_B_ARMED, i]:
+            hazard = h0 * traits[0, i] * np.exp(kappa * (severe - g))
+            prob = -np.expm1(-hazard * period)
+            event = _uniform(keys[i], off_event) < prob
+        if event:
+            bst[_B_ARMED, i] = False
+            bst[_B_PENDING, i] = True
+            ist[_I_EVENT_MINUTE, i] = t
+            ist[_I_EVENTS, i] += 1
+        # noticing: symptoms awake (true glucose), CGM alarm answered (asleep: p_wake)
+        fires = c < alarm_below and t - ist[_I_LAST_ALARM, i] >= repeat
+        answered = False
+        if fires:
+            ist[_I_LAST_ALARM, i] = t
+            ist[_I_ALARMS, i] += 1
+            answered = _uniform(keys[i], off_alarm) < p_answer
+            if answered:
+                ist[_I_ANSWERED, i] += 1
+        symptoms = (not asleep) and g < traits[1, i]
+        treating = bst[_B_TREATING, i]
+        notice = (symptoms or answered) and not treating and not event
+        # 15-15 rule: dose on noticing, re-check the CGM after recheck_min
+        due = treating and t >= ist[_I_RECHECK_AT, i] and not event
+        again = due and c < recheck_below and ist[_I_DOSES, i] < max_doses
+        if due and not again:
+            treating = False
+        dose = notice or again
+        if notice or event:
+            treating = True
+        bst[_B_TREATING, i] = treating
+        if notice or event:
+            ist[_I_DOSES, i] = 1
+        elif again:
+            ist[_I_DOSES, i] += 1
+        if dose or event:
+            ist[_I_RECHECK_AT, i] = t + recheck_min
+        self_g = (1.0 if dose else 0.0) * (treatment_g * traits[2, i])
+        if dose:
+            ist[_I_TREATMENTS, i] += 1
+        fst[_F_TREATMENT_G, i] += self_g
+        carbs[i] = self_g + (1.0 if event else 0.0) * assisted_g
+    return closed
+
+
 class _BoundSelfCare(BoundTherapy):
     """State of N participants: traits, 15-15 treatment, alarm, hypoglycaemic episode."""
 
@@ -445,32 +561,50 @@ class _BoundSelfCare(BoundTherapy):
         z = _normal_ppf(u[:, 3])
         self.count_factor = np.exp(sigma * z - 0.5 * sigma**2)
         self.r = np.where(self.impaired, p.r_iah, 1.0)
+        # The per-participant state lives in three arrays (int, float, bool) whose rows are
+        # the named attributes below (views), so that one compiled call updates it in place.
+        self._int = np.zeros((_I_ROWS, n), dtype=np.int64)
+        self._float = np.zeros((_F_ROWS, n))
+        self._bool = np.zeros((_B_ROWS, n), dtype=bool)
         # 15-15 treatment
-        self.treating = np.zeros(n, bool)
-        self.recheck_at = np.zeros(n, dtype=np.int64)
-        self.doses = np.zeros(n, dtype=np.int64)
-        self.last_alarm = np.full(n, -(10**9), dtype=np.int64)
+        self.treating = self._bool[_B_TREATING]
+        self.recheck_at = self._int[_I_RECHECK_AT]
+        self.doses = self._int[_I_DOSES]
+        self.last_alarm = self._int[_I_LAST_ALARM]
+        self.last_alarm[:] = -(10**9)
         # hypoglycaemic episode (< severe_below) and pending events
-        self.below_since = np.full(n, -1, dtype=np.int64)
-        self.nadir = np.full(n, np.inf)
-        self.armed = np.ones(n, bool)
-        self.pending = np.zeros(n, bool)
-        self.event_minute = np.zeros(n, dtype=np.int64)
+        self.below_since = self._int[_I_BELOW_SINCE]
+        self.below_since[:] = -1
+        self.nadir = self._float[_F_NADIR]
+        self.nadir[:] = np.inf
+        self.armed = self._bool[_B_ARMED]
+        self.armed[:] = True
+        self.pending = self._bool[_B_PENDING]
+        self.event_minute = self._int[_I_EVENT_MINUTE]
         # counters
-        self.treatments = np.zeros(n, dtype=np.int64)
-        self.treatment_g = np.zeros(n)
-        self.alarms = np.zeros(n, dtype=np.int64)
-        self.answered = np.zeros(n, dtype=np.int64)
-        self.minutes_below = np.zeros(n)
-        self.n_events = np.zeros(n, dtype=np.int64)
+        self.treatments = self._int[_I_TREATMENTS]
+        self.treatment_g = self._float[_F_TREATMENT_G]
+        self.alarms = self._int[_I_ALARMS]
+        self.answered = self._int[_I_ANSWERED]
+        self.minutes_below = self._float[_F_MINUTES_BELOW]
+        self.n_events = self._int[_I_EVENTS]
+        # traits and parameters read by the compiled step
+        self._traits = np.ascontiguousarray(np.stack([self.r, self.g_sym, self.count_factor]))
+        self._prm = np.array([
+            p.severe_below_mg_dl, p.rearm_mg_dl, p.h0_per_min, p.kappa_per_mg_dl,
+            p.cgm_alarm_mg_dl, p.cgm_alarm_repeat_min, p.p_wake, p.p_alarm_awake,
+            p.recheck_below_mg_dl, p.max_doses, p.recheck_min, p.treatment_g, p.assisted_g,
+        ], dtype=np.float64)  # fmt: skip
         self.observed = 0
         self.last_t = 0
+        self._n = n
+        self._sleep = (p.sleep_start_min, p.sleep_end_min)
         self._events: list[tuple[np.ndarray, ...]] = []
 
     # ---------------------------------------------------------------------------- steps
     def _asleep(self, t: int) -> bool:
         clock = t % MINUTES_PER_DAY
-        a, b = self.par.sleep_start_min, self.par.sleep_end_min
+        a, b = self._sleep
         return (a <= clock or clock < b) if a > b else (a <= clock < b)
 
     def _close_episodes(self, mask: NDArray[np.bool_], t: int, complete: bool) -> None:
@@ -488,11 +622,48 @@ class _BoundSelfCare(BoundTherapy):
             raise ValueError(
                 "HypoglycemiaSelfCare needs the true plasma glucose in the observation"
             )
-        p = self.par
         t = int(obs.t)
-        period = self.control_period_min
         bg = np.asarray(obs.glucose_plasma_mg_dl, dtype=float)
         cgm = np.asarray(obs.cgm_mg_dl, dtype=float)
+        n = self._n
+        if bg.shape != (n,) or cgm.shape != (n,):
+            return self._decide_arrays(t, bg, cgm, obs)
+        period = self.control_period_min
+        self.last_t = t
+        self.observed += period
+        carbs = np.empty(n)
+        closed = _self_care_step(
+            t, period, self._asleep(t), bg, cgm, self.keys, self._traits, self._prm,
+            self._int, self._float, self._bool, carbs,
+        )  # fmt: skip
+        if closed:
+            idx = np.flatnonzero(self._bool[_B_CLOSED])
+            since = self._int[_I_CLOSED_SINCE, idx]
+            self._events.append((
+                idx, self.event_minute[idx].copy(), since, self._float[_F_CLOSED_NADIR, idx],
+                (t - since).astype(float), np.full(idx.size, True),
+            ))  # fmt: skip
+        return self._with_inner(obs, carbs)
+
+    def _with_inner(self, obs: Observation, carbs: np.ndarray) -> InsulinAction:
+        """The inner therapy's action with ``carbs`` added to its carbohydrate."""
+        action = self.inner.decide(obs)
+        if action.carbs_g is not None:
+            carbs = carbs + np.asarray(action.carbs_g, dtype=float)
+        return InsulinAction(
+            basal_u_per_min=action.basal_u_per_min,
+            bolus_u_per_min=action.bolus_u_per_min,
+            bolus_minutes=action.bolus_minutes,
+            meal_bolus_u_per_g=action.meal_bolus_u_per_g,
+            carbs_g=carbs,
+        )
+
+    def _decide_arrays(
+        self, t: int, bg: np.ndarray, cgm: np.ndarray, obs: Observation
+    ) -> InsulinAction:
+        """``decide`` with numpy broadcasting (glucose not given as (N,) arrays)."""
+        p = self.par
+        period = self.control_period_min
         asleep = self._asleep(t)
         self.last_t = t
         self.observed += period
@@ -502,11 +673,11 @@ class _BoundSelfCare(BoundTherapy):
         ended = ~below & (self.below_since >= 0)
         self._close_episodes(ended, t, complete=True)
         self.pending &= ~ended
-        self.below_since = np.where(ended, -1, self.below_since)
-        self.nadir = np.where(ended, np.inf, self.nadir)
+        self.below_since[...] = np.where(ended, -1, self.below_since)
+        self.nadir[...] = np.where(ended, np.inf, self.nadir)
         started = below & (self.below_since < 0)
-        self.below_since = np.where(started, t, self.below_since)
-        self.nadir = np.where(below, np.minimum(self.nadir, bg), self.nadir)
+        self.below_since[...] = np.where(started, t, self.below_since)
+        self.nadir[...] = np.where(below, np.minimum(self.nadir, bg), self.nadir)
         self.armed |= bg >= p.rearm_mg_dl
         self.minutes_below += below * float(period)
 
@@ -517,12 +688,12 @@ class _BoundSelfCare(BoundTherapy):
         event = below & self.armed & (step_uniforms(self.keys, t, _CH_EVENT) < prob)
         self.armed &= ~event
         self.pending |= event
-        self.event_minute = np.where(event, t, self.event_minute)
+        self.event_minute[...] = np.where(event, t, self.event_minute)
         self.n_events += event
 
         # noticing: symptoms awake (true glucose), CGM alarm answered (asleep: p_wake)
         fires = (cgm < p.cgm_alarm_mg_dl) & (t - self.last_alarm >= p.cgm_alarm_repeat_min)
-        self.last_alarm = np.where(fires, t, self.last_alarm)
+        self.last_alarm[...] = np.where(fires, t, self.last_alarm)
         p_answer = p.p_wake if asleep else p.p_alarm_awake
         answered = fires & (step_uniforms(self.keys, t, _CH_ALARM) < p_answer)
         self.alarms += fires
@@ -536,23 +707,13 @@ class _BoundSelfCare(BoundTherapy):
         self.treating &= ~(due & ~again)
         dose = notice | again
         self.treating |= notice | event
-        self.doses = np.where(notice | event, 1, np.where(again, self.doses + 1, self.doses))
-        self.recheck_at = np.where(dose | event, t + p.recheck_min, self.recheck_at)
+        self.doses[...] = np.where(notice | event, 1, np.where(again, self.doses + 1, self.doses))
+        self.recheck_at[...] = np.where(dose | event, t + p.recheck_min, self.recheck_at)
         self_g = dose * (p.treatment_g * self.count_factor)
         self.treatments += dose
         self.treatment_g += self_g
         carbs = self_g + event * p.assisted_g
-
-        action = self.inner.decide(obs)
-        if action.carbs_g is not None:
-            carbs = carbs + np.asarray(action.carbs_g, dtype=float)
-        return InsulinAction(
-            basal_u_per_min=action.basal_u_per_min,
-            bolus_u_per_min=action.bolus_u_per_min,
-            bolus_minutes=action.bolus_minutes,
-            meal_bolus_u_per_g=action.meal_bolus_u_per_g,
-            carbs_g=carbs,
-        )
+        return self._with_inner(obs, carbs)
 
     # ---------------------------------------------------------------------------- tables
     def events_frame(self) -> pd.DataFrame:

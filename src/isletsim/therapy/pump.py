@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
 
 PMOL_PER_U = 6000.0
@@ -48,3 +49,23 @@ class Pump:
             else:
                 r = np.round(r / self.increment) * self.increment
         return np.clip(r, 0.0, self.max_u_per_min)
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def deliver_rate(r: float, increment: float, max_u_per_min: float, round_in_pmol: bool) -> float:
+    """:meth:`Pump.deliver` of one rate (U/min), for compiled per-step kernels.
+
+    Same operations in the same order as the array version, so the result is bit-identical:
+    ``np.rint`` is what ``np.round`` does with no decimals, and the clip keeps NaN and -0.0
+    as ``np.clip`` does.
+    """
+    if increment > 0:
+        if round_in_pmol:
+            r = np.rint(r * PMOL_PER_U / increment) * increment / PMOL_PER_U
+        else:
+            r = np.rint(r / increment) * increment
+    if r < 0.0:
+        r = 0.0
+    if r > max_u_per_min:
+        r = max_u_per_min
+    return r

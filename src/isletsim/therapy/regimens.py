@@ -61,6 +61,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
 
+import numba as nb
 import numpy as np
 import pandas as pd
 
@@ -72,9 +73,13 @@ from isletsim.params.toml_file import (
     numeric_values,
     sources,
 )
-from isletsim.therapy.basal_bolus import BasalBolus
+from isletsim.therapy.basal_bolus import BasalBolus, _BoundBasalBolus
 from isletsim.therapy.base import BoundTherapy, InsulinAction, Observation, Therapy, basal_u_per_min
 from isletsim.therapy.pump import Pump
+
+#: The native float64 dtype (an identity check is cheaper than ``==`` on hot paths; a
+#: float64 array with another dtype object just takes the general path).
+_F64 = np.dtype(np.float64)
 
 MINUTES_PER_DAY = 1440
 #: Package-relative name of the parameter file (in error messages).
@@ -308,6 +313,10 @@ def _positive_column(patients: pd.DataFrame, name: str) -> np.ndarray:
     return col
 
 
+#: Optional patient column multiplying the derived basal (a mis-set basal; see derive_settings).
+BASAL_FACTOR_COLUMN = "basal_setting_factor"
+
+
 def derive_settings(
     patients: pd.DataFrame,
     settings: TherapySettings | None = None,
@@ -318,7 +327,10 @@ def derive_settings(
     Parameters
     ----------
     patients
-        Patient table (columns ``CR, CF, TDI, BW, u2ss`` as needed by ``settings``).
+        Patient table (columns ``CR, CF, TDI, BW, u2ss`` as needed by ``settings``). An
+        optional column ``basal_setting_factor`` (finite, > 0) multiplies each participant's
+        derived basal: a mis-set basal relative to the model-optimal one (written by
+        :func:`isletsim.population.sample_population`; absent means 1).
     settings
         Derivation rules (default :class:`TherapySettings`: all from the table / ``u2ss``).
     values
@@ -348,6 +360,8 @@ def derive_settings(
         basal = prm["basal_share_of_tdi"] * _positive_column(patients, "TDI") / MINUTES_PER_DAY
     if settings.basal_scale != 1.0:
         basal = basal * settings.basal_scale
+    if BASAL_FACTOR_COLUMN in patients:
+        basal = basal * _positive_column(patients, BASAL_FACTOR_COLUMN)
     return pd.DataFrame(
         {"CR": cr, "CF": cf, "basal_u_per_min": basal, "basal_u_per_day": basal * MINUTES_PER_DAY},
         index=patients.index,
@@ -505,6 +519,14 @@ class BoundBolusBehaviour:
         """
         if not self.active:
             return announced_g
+        if (
+            type(announced_g) is np.ndarray and announced_g.dtype is _F64
+            and announced_g.shape == self.due_t.shape
+        ):  # fmt: skip
+            # no meal this period (most periods): only late boluses fall due (compiled)
+            out = np.empty(announced_g.shape[0])
+            if _late_boluses_only(t, announced_g, self.pending_g, self.due_t, out):
+                return out
         b = self.b
         out = np.zeros_like(announced_g, dtype=np.float64)
         idx = np.flatnonzero(announced_g > 0)
@@ -530,6 +552,26 @@ class BoundBolusBehaviour:
             self.pending_g[due] = 0.0
             self.due_t[due] = np.inf
         return out
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _late_boluses_only(t, announced_g, pending_g, due_t, out):
+    """The end of ``grams_to_bolus`` when no participant announced a meal.
+
+    Returns False, touching nothing, when some participant did (the caller then takes the
+    general path); else fills ``out`` with the late boluses due at ``t`` and returns True.
+    """
+    n = out.shape[0]
+    for i in range(n):
+        if announced_g[i] > 0:
+            return False
+    for i in range(n):
+        out[i] = 0.0
+        if due_t[i] <= t:
+            out[i] = out[i] + pending_g[i]
+            pending_g[i] = 0.0
+            due_t[i] = np.inf
+    return True
 
 
 # ============================================================================ titration
@@ -749,6 +791,10 @@ class _BoundPump(BoundTherapy):
             assert self.titration is not None
             self.basal = self.pump.deliver(self.titration.dose / MINUTES_PER_DAY)
         grams = self.behaviour.grams_to_bolus(obs.t, obs.announced_g)
+        if type(self.inner) is _BoundBasalBolus:  # the calculator itself: skip the Observation
+            calc = self.inner
+            rate = calc.bolus_rate(obs.cgm_mg_dl, grams)
+            return InsulinAction(self.basal, rate, calc.bolus_minutes, calc.no_meal_bolus, None)
         inner = self.inner.decide(
             Observation(obs.t, obs.cgm_mg_dl, grams, obs.glucose_plasma_mg_dl)
         )
@@ -781,6 +827,34 @@ def _chain_step(depot: np.ndarray, p: np.ndarray) -> np.ndarray:
         for j in range(i + 1):
             out[:, i] += p[i, j] * depot[:, j]
     return out
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _depot_step(depot, p, period, basal):
+    """One control period of the depot in place, and the mean release rate into ``basal``.
+
+    Per participant: the content before, :func:`_chain_step`, the content after (each sum
+    term by term from the first compartment, as numpy sums fewer than 8 terms), then
+    ``max(before - after, 0) / period``.
+    """
+    nc = p.shape[0]
+    new = np.empty(nc)
+    for k in range(depot.shape[0]):
+        before = depot[k, 0]
+        for j in range(1, nc):
+            before += depot[k, j]
+        for i in range(nc):
+            acc = 0.0
+            for j in range(i + 1):
+                acc += p[i, j] * depot[k, j]
+            new[i] = acc
+        after = new[0]
+        depot[k, 0] = new[0]
+        for i in range(1, nc):
+            after += new[i]
+            depot[k, i] = new[i]
+        d = before - after
+        basal[k] = (d if d > 0.0 or d != d else 0.0) / period
 
 
 @dataclass(frozen=True)
@@ -883,11 +957,20 @@ class _BoundMDI(BoundTherapy):
         if t >= self.next_injection:
             self.depot[:, 0] += self.dose
             self.next_injection += MINUTES_PER_DAY
-        before = self.depot.sum(axis=1)
-        self.depot = _chain_step(self.depot, self.p_step)
-        basal = np.maximum(before - self.depot.sum(axis=1), 0.0) / self.control_period_min
+        if self.p_step.shape[0] < 8:
+            # compiled, same sums: numpy adds fewer than 8 terms one after the other
+            basal = np.empty(self.depot.shape[0])
+            _depot_step(self.depot, self.p_step, self.control_period_min, basal)
+        else:
+            before = self.depot.sum(axis=1)
+            self.depot = _chain_step(self.depot, self.p_step)
+            basal = np.maximum(before - self.depot.sum(axis=1), 0.0) / self.control_period_min
         grams = self.behaviour.grams_to_bolus(t, obs.announced_g)
-        inner = self.inner.decide(Observation(t, obs.cgm_mg_dl, grams, obs.glucose_plasma_mg_dl))
+        calc = self.inner
+        if type(calc) is _BoundBasalBolus:
+            rate = calc.bolus_rate(obs.cgm_mg_dl, grams)
+            return InsulinAction(basal, rate, calc.bolus_minutes, calc.no_meal_bolus, None)
+        inner = calc.decide(Observation(t, obs.cgm_mg_dl, grams, obs.glucose_plasma_mg_dl))
         return InsulinAction(
             basal, inner.bolus_u_per_min, inner.bolus_minutes, inner.meal_bolus_u_per_g,
             inner.carbs_g,

@@ -52,11 +52,17 @@ from dataclasses import dataclass, fields
 from importlib import resources
 from importlib.resources.abc import Traversable
 
+import numba as nb
 import numpy as np
 import pandas as pd
 
 from isletsim.params.toml_file import load_checked_values
 from isletsim.therapy.base import BoundTherapy, InsulinAction, Observation, Therapy
+from isletsim.therapy.pump import deliver_rate
+
+#: The native float64 dtype (an identity check is cheaper than ``==`` on hot paths; a
+#: float64 array with another dtype object just takes the general path).
+_F64 = np.dtype(np.float64)
 
 MINUTES_PER_DAY = 1440
 #: The packaged protocol file, as named in error messages.
@@ -289,6 +295,45 @@ def _log_dtype(column: str) -> str:
     )
 
 
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _accumulate_kernel(cgm, window, day, day_low_minutes, hypo_check_mg_dl, period):
+    """``_BoundWeaning._accumulate`` in place: count, sum, <70, <54, >180 and low minutes."""
+    for i in range(cgm.shape[0]):
+        c = cgm[i]
+        lt70 = 1.0 if c < 70.0 else 0.0
+        lt54 = 1.0 if c < 54.0 else 0.0
+        gt180 = 1.0 if c > 180.0 else 0.0
+        window[0, i] += 1.0
+        window[1, i] += c
+        window[2, i] += lt70
+        window[3, i] += lt54
+        window[4, i] += gt180
+        day[0, i] += 1.0
+        day[1, i] += c
+        day[2, i] += lt70
+        day[3, i] += lt54
+        day[4, i] += gt180
+        day_low_minutes[i] += (1.0 if c < hypo_check_mg_dl else 0.0) * period
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _scale_kernel(
+    basal_in, bolus_in, meal_in, factor, through_pump, increment, max_rate, round_in_pmol,
+    basal, bolus, meal,
+):  # fmt: skip
+    """``_BoundWeaning._scaled`` per participant: scale by the factor, then the pump."""
+    for i in range(factor.shape[0]):
+        f = factor[i]
+        b = basal_in[i] * f
+        q = bolus_in[i] * f
+        if through_pump:
+            b = deliver_rate(b, increment, max_rate, round_in_pmol)
+            q = deliver_rate(q, increment, max_rate, round_in_pmol)
+        basal[i] = b
+        bolus[i] = q
+        meal[i] = meal_in[i] * f
+
+
 class _BoundWeaning(BoundTherapy):
     """Weaning state of N participants: dose factor, window and daily CGM accumulators."""
 
@@ -308,10 +353,26 @@ class _BoundWeaning(BoundTherapy):
         self.day_low_minutes = np.zeros(n)
         self.start_min = self.protocol.start_day * MINUTES_PER_DAY
         self.checks_done = 0
+        self._shape = (n,)
+        self._hypo_check = float(self.protocol.hypo_check_mg_dl)
+        self._period = float(self.control_period_min)
+        pump = self.pump
+        self._pump_args = (
+            (False, 0.0, 0.0, False) if pump is None
+            else (True, float(pump.increment), float(pump.max_u_per_min),
+                  bool(pump.round_in_pmol))
+        )  # fmt: skip
         self._log: list[tuple[np.ndarray, int, str, str, np.ndarray, np.ndarray, np.ndarray]] = []
 
     # ------------------------------------------------------------------ statistics
     def _accumulate(self, cgm: np.ndarray) -> None:
+        n = self.factor.shape[0]
+        if cgm.shape == (n,) and cgm.dtype is _F64:
+            _accumulate_kernel(
+                cgm, self.window, self.day, self.day_low_minutes,
+                float(self.protocol.hypo_check_mg_dl), float(self.control_period_min),
+            )  # fmt: skip
+            return
         row = np.stack([np.ones_like(cgm), cgm, cgm < 70.0, cgm < 54.0, cgm > 180.0]).astype(float)
         self.window += row
         self.day += row
@@ -402,7 +463,14 @@ class _BoundWeaning(BoundTherapy):
 
     def decide(self, obs: Observation) -> InsulinAction:
         if obs.t > self.start_min:
-            self._accumulate(np.asarray(obs.cgm_mg_dl, dtype=float))
+            cgm = np.asarray(obs.cgm_mg_dl, dtype=float)
+            if cgm.shape == self._shape:  # compiled accumulation
+                _accumulate_kernel(
+                    cgm, self.window, self.day, self.day_low_minutes, self._hypo_check,
+                    self._period,
+                )  # fmt: skip
+            else:
+                self._accumulate(cgm)
             next_check = self.start_min + (self.checks_done + 1) * MINUTES_PER_DAY
             if obs.t >= next_check:
                 self.checks_done += 1
@@ -419,6 +487,21 @@ class _BoundWeaning(BoundTherapy):
 
     def _scaled(self, action: InsulinAction) -> InsulinAction:
         f = self.factor
+        n = f.shape[0]
+        basal_in = action.basal_u_per_min
+        bolus_in = action.bolus_u_per_min
+        meal_in = action.meal_bolus_u_per_g
+        if (
+            type(basal_in) is np.ndarray and type(bolus_in) is np.ndarray
+            and type(meal_in) is np.ndarray and basal_in.dtype is _F64
+            and bolus_in.dtype is _F64 and meal_in.dtype is _F64
+            and basal_in.shape == (n,) and bolus_in.shape == (n,) and meal_in.shape == (n,)
+        ):  # fmt: skip
+            basal, bolus, meal = np.empty(n), np.empty(n), np.empty(n)
+            through, increment, max_rate, in_pmol = self._pump_args
+            _scale_kernel(basal_in, bolus_in, meal_in, f, through, increment, max_rate, in_pmol,
+                          basal, bolus, meal)  # fmt: skip
+            return InsulinAction(basal, bolus, action.bolus_minutes, meal, action.carbs_g)
         basal = action.basal_u_per_min * f
         bolus = action.bolus_u_per_min * f
         if self.pump is not None:

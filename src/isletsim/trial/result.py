@@ -305,8 +305,8 @@ def _replace_dir(tmp: Path, out: Path) -> None:
 
 
 def published_figures(protocol_name: str) -> list[dict[str, Any]]:
-    """The packaged published figures of a protocol (``params/published/<name>.toml``)."""
-    path = resources.files("isletsim.params") / "published" / f"{protocol_name}.toml"
+    """The packaged published figures of a protocol (``trial/published/<name>.toml``)."""
+    path = resources.files("isletsim.trial") / "published" / f"{protocol_name}.toml"
     if not path.is_file():
         return []
     data = tomllib.loads(path.read_text(encoding="utf-8"))

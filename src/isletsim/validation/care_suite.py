@@ -1,28 +1,36 @@
 """Suite ``care``: a standard-care population with impaired awareness against published figures.
 
-Population (the trial's eligibility as far as the model allows). The ten S2008 adults
-(``uva-padova-2008``), each replicated under distinct names (``adult#001/pump03``; the
-participants' random streams are keyed on the name, so replicates must be named apart),
-living ``days`` days of random meals (:mod:`isletsim.scenarios`, simglucose pattern with
-personal habits; the same meals in every arm, common random numbers) on standard care, with
+Population (the trial's eligibility as far as the model allows). Virtual adults from
+:func:`isletsim.population.sample_population` (names ``C0001`` ...; S2008 physiology, traits,
+and mis-set CR, CF and basal linked to a latent hypoglycaemia propensity, see that module and
+``isletsim/params/population/``), living ``days`` days of random meals
+(:mod:`isletsim.scenarios`, simglucose pattern with personal habits; meals by position, so
+arms of equal size share them: common random numbers) on standard care, with
 :class:`~isletsim.therapy.hypoglycemia.HypoglycemiaSelfCare` around the insulin therapy
-(15-15 self-treatment, CGM alarms, severe events). Arms:
+(15-15 self-treatment, CGM alarms, severe events; awareness from each person's Gold score).
 
-* ``iah_pump`` and ``iah_mdi``: impaired awareness (Gold score 4-7) on
-  :class:`~isletsim.therapy.regimens.PumpTherapy` and
-  :class:`~isletsim.therapy.regimens.MultipleDailyInjections`, each with the carb-counting
-  error and missed/late boluses of ``regimens.toml`` (:class:`BolusBehaviour`). Pooled, they
-  are the *IAH arm* (distinct names: independent random draws).
-* ``intact_pump`` and ``intact_mdi``: the same participants and meals with intact awareness
-  (Gold 1-3): the *intact arm*.
-* ``iah_aid``: the ``iah_mdi`` participants (same names and meals) with impaired awareness on
+* *IAH arm*: the first ``participants`` candidates meeting the trial's criteria (age 18-65,
+  Gold >= 4, >= 2 severe events in the prior year, undetectable fasting C-peptide;
+  :func:`isletsim.population.eligible_iah`), alternately on
+  :class:`~isletsim.therapy.regimens.PumpTherapy` (``iah_pump``) and
+  :class:`~isletsim.therapy.regimens.MultipleDailyInjections` (``iah_mdi``), each with the
+  carb-counting error and missed/late boluses of ``regimens.toml`` (:class:`BolusBehaviour`)
+  and the person's own settings. The population's ``therapy`` trait is not used: the
+  published ranges are of MDI/CSII standard care (HypoCOMPaSS, IN CONTROL).
+* *intact arm* (``intact_pump``, ``intact_mdi``): the first ``participants`` adults 18-65 with
+  intact awareness (Gold 1-3) and no C-peptide, not selected on their event history (Gold
+  1994's 0.5 events/person-year is of an unselected group), split the same way.
+* ``iah_aid``: the ``iah_mdi`` participants (same names and meals) on
   :class:`~isletsim.therapy.aid.AutomatedInsulinDelivery` (hybrid loop; meal boluses are
-  ``carbs / CR`` without carb-counting error, the AID policy has none).
+  ``carbs / CR`` with the person's CR and no carb-counting error, the AID policy has none).
 
-Not modelled: selection on ">= 2 severe events in the previous year" (every participant of
-the IAH arm is impaired, none is selected on its event history) and long diabetes duration
-(the S2008 adults have no duration). Glucose metrics are on the subcutaneous glucose every
-minute (``SimulationResult.summary``), the population value is the mean over participants.
+The population's setting spreads (``basal_log_mean``, ``basal_log_sd``) are fitted by
+``tools/calibrate_care_population.py`` to the ranges below (the standard-care population is
+an input of the trial, not its outcome), on another seed than the suite's; the severe-event
+hazard is fitted by ``tools/calibrate_severe_hypo.py`` to Gold 1994 on that population,
+also on another seed. Not modelled: long diabetes duration has no physiological effect.
+Glucose metrics are on the subcutaneous glucose every minute (``SimulationResult.summary``),
+the population value is the mean over participants.
 
 Checks (each one :meth:`~isletsim.validation.checks.Check.at_most`; a published range
 ``[lo, hi]`` is checked as ``|value - (lo + hi) / 2| <= (hi - lo) / 2``):
@@ -61,6 +69,7 @@ here to pass.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,12 +77,12 @@ import pandas as pd
 
 from isletsim.engine import SimulationResult, simulate
 from isletsim.meals import MealEvents
-from isletsim.params import load_cohort
+from isletsim.population import eligible_iah, intact_adults, sample_population
 from isletsim.scenarios import random_meals, sample_habits
 from isletsim.therapy.aid import AutomatedInsulinDelivery
 from isletsim.therapy.base import Therapy
 from isletsim.therapy.graft import participant_streams
-from isletsim.therapy.hypoglycemia import HypoglycemiaSelfCare
+from isletsim.therapy.hypoglycemia import HypoglycemiaParameters, HypoglycemiaSelfCare
 from isletsim.therapy.regimens import BolusBehaviour, MultipleDailyInjections, PumpTherapy
 from isletsim.validation.checks import Check, register
 
@@ -111,6 +120,10 @@ TBR70_SOURCE = (
 SEVERE_RATE_IMPAIRED = 2.8
 SEVERE_RATE_INTACT = 0.5
 SEVERE_SOURCE = "Gold AE et al. Diabetes Care 1994;17:697 [V] (prospective 12 months)"
+#: Arms of the suite.
+ARMS: tuple[str, ...] = ("iah_pump", "iah_mdi", "intact_pump", "intact_mdi", "iah_aid")
+#: Names of the suite's virtual participants: ``C0001`` ...
+NAME_PREFIX = "C"
 
 
 @dataclass(frozen=True)
@@ -119,24 +132,25 @@ class CareConfig:
 
     Attributes
     ----------
-    replicates : int
-        Copies of each of the 10 S2008 adults per arm (100 participants per arm with 10).
+    participants : int
+        Participants of the IAH arm and of the intact arm each (>= 2; half on the pump,
+        half on injections; the AID arm is the injection half).
     days : int
         Simulated days per participant.
     seed : int
-        Root of the meal, bolus-behaviour and self-care random streams.
+        Root of the population draw and of the meal, bolus-behaviour and self-care streams.
     """
 
-    replicates: int = 10
+    participants: int = 100
     days: int = 56
     seed: int = 2026
 
     def __post_init__(self) -> None:
-        for name in ("replicates", "days"):
+        for name, least in (("participants", 2), ("days", 1)):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"CareConfig.{name} must be an integer >= 1, got {value!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"CareConfig.{name} must be an integer >= {least}, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"CareConfig.seed must be an integer >= 0, got {self.seed!r}")
 
 
@@ -162,13 +176,24 @@ class ArmResult:
     person_years: float
 
 
-def adults(replicates: int, label: str) -> pd.DataFrame:
-    """The 10 S2008 adults, ``replicates`` times, named ``<adult>/<label><copy>``."""
-    cohort = load_cohort("uva-padova-2008")
-    base = cohort[cohort["Name"].str.startswith("adult")]
-    rows = pd.concat([base] * replicates, ignore_index=True)
-    rows["Name"] = [f"{name}/{label}{i // len(base):02d}" for i, name in enumerate(rows["Name"])]
-    return rows
+def care_population(
+    participants: int, seed: int, spec: Mapping[str, float] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The IAH and intact participants of the suite (module docstring), in draw order.
+
+    Draws :func:`~isletsim.population.sample_population` (names ``C0001`` ...) in growing
+    batches until ``participants`` candidates meet each arm's criteria; participant ``i``
+    does not depend on the batch size, so the result depends only on the arguments.
+    """
+    n = max(64, 12 * participants)
+    while True:
+        pop = sample_population(n, seed, spec=spec, prefix=NAME_PREFIX)
+        iah, intact = pop[eligible_iah(pop)], pop[intact_adults(pop)]
+        if len(iah) >= participants and len(intact) >= participants:
+            return iah.iloc[:participants].copy(), intact.iloc[:participants].copy()
+        if n > 1_000_000:  # pragma: no cover - a spec that selects nobody
+            raise ValueError("the population spec gives too few eligible participants")
+        n *= 2
 
 
 def _hba1c_last_day(result: SimulationResult) -> np.ndarray:
@@ -178,39 +203,65 @@ def _hba1c_last_day(result: SimulationResult) -> np.ndarray:
 
 
 def run_arm(
-    name: str, rows: pd.DataFrame, meals: MealEvents, therapy: Therapy, awareness: str,
-    config: CareConfig,
+    name: str, rows: pd.DataFrame, meals: MealEvents, therapy: Therapy, config: CareConfig,
+    parameters: HypoglycemiaParameters | None = None,
 ) -> ArmResult:  # fmt: skip
-    """Simulate one arm with ``HypoglycemiaSelfCare(therapy, awareness)`` around it."""
-    policy = HypoglycemiaSelfCare(therapy, awareness=awareness, seed=config.seed)
+    """Simulate one arm with ``HypoglycemiaSelfCare(therapy)`` around it.
+
+    Awareness comes from each participant's ``gold_score``.
+    """
+    policy = HypoglycemiaSelfCare(
+        therapy, awareness="sample", seed=config.seed, parameters=parameters
+    )
     result = simulate(rows, config.days, meals, policy, record=False)
     summary = result.summary()
     summary["hba1c_pct"] = _hba1c_last_day(result)
     return ArmResult(name, summary, len(policy.events), len(rows) * config.days / DAYS_PER_YEAR)
 
 
-def run_arms(config: CareConfig) -> dict[str, ArmResult]:
-    """Simulate the five arms of the suite (module docstring)."""
-    n = 10 * config.replicates
-    streams = participant_streams(config.seed, n)
-    meals = random_meals(sample_habits("simglucose_random", streams), config.days, streams)
-    pump_rows = adults(config.replicates, "pump")
-    mdi_rows = adults(config.replicates, "mdi")
+def arm_meals(size: int, config: CareConfig) -> MealEvents:
+    """Random meals of an arm of ``size`` participants (streams by position: common meals)."""
+    streams = participant_streams(config.seed, size)
+    return random_meals(sample_habits("simglucose_random", streams), config.days, streams)
+
+
+def run_arms(
+    config: CareConfig,
+    *,
+    spec: Mapping[str, float] | None = None,
+    parameters: HypoglycemiaParameters | None = None,
+    arms: tuple[str, ...] = ARMS,
+) -> dict[str, ArmResult]:
+    """Simulate the arms of the suite (module docstring).
+
+    ``spec`` replaces population parameters and ``parameters`` the self-care parameters
+    (calibration tools); ``arms`` picks a subset of :data:`ARMS`.
+    """
+    iah, intact = care_population(config.participants, config.seed, spec)
 
     def behaviour() -> BolusBehaviour:
         return BolusBehaviour.from_parameters(seed=config.seed)
 
-    arms = {}
-    for aw in ("impaired", "intact"):
-        tag = "iah" if aw == "impaired" else "intact"
-        pump = PumpTherapy(behaviour=behaviour())
-        arms[f"{tag}_pump"] = run_arm(f"{tag}_pump", pump_rows, meals, pump, aw, config)
-        mdi = MultipleDailyInjections(behaviour=behaviour())
-        arms[f"{tag}_mdi"] = run_arm(f"{tag}_mdi", mdi_rows, meals, mdi, aw, config)
-    arms["iah_aid"] = run_arm(
-        "iah_aid", mdi_rows, meals, AutomatedInsulinDelivery(), "impaired", config
-    )
-    return arms
+    out = {}
+    for tag, rows in (("iah", iah), ("intact", intact)):
+        pump_rows, mdi_rows = rows.iloc[0::2], rows.iloc[1::2]
+        if f"{tag}_pump" in arms:
+            out[f"{tag}_pump"] = run_arm(
+                f"{tag}_pump", pump_rows, arm_meals(len(pump_rows), config),
+                PumpTherapy(behaviour=behaviour()), config, parameters,
+            )  # fmt: skip
+        if f"{tag}_mdi" in arms:
+            out[f"{tag}_mdi"] = run_arm(
+                f"{tag}_mdi", mdi_rows, arm_meals(len(mdi_rows), config),
+                MultipleDailyInjections(behaviour=behaviour()), config, parameters,
+            )  # fmt: skip
+    if "iah_aid" in arms:
+        mdi_rows = iah.iloc[1::2]
+        out["iah_aid"] = run_arm(
+            "iah_aid", mdi_rows, arm_meals(len(mdi_rows), config), AutomatedInsulinDelivery(),
+            config, parameters,
+        )  # fmt: skip
+    return out
 
 
 def _band(name: str, what: str, value: float, band: tuple[float, float], units: str,
@@ -250,7 +301,7 @@ def care_checks(config: CareConfig | None = None) -> list[Check]:
     Parameters
     ----------
     config
-        Population size (default :class:`CareConfig`: 10 replicates, 56 days).
+        Population size (default :class:`CareConfig`: 100 participants per arm, 56 days).
 
     Returns
     -------
@@ -323,10 +374,12 @@ def care_suite() -> list[Check]:
 
 
 __all__ = [
+    "ARMS",
     "ArmResult",
     "CareConfig",
-    "adults",
+    "arm_meals",
     "care_checks",
+    "care_population",
     "care_suite",
     "run_arm",
     "run_arms",
