@@ -109,11 +109,15 @@ class _BoundWithholdTestBolus(BoundTherapy):
         self.minutes = minutes
         self.grams = grams
         self.control_period_min = int(inner.control_period_min)
+        self.minutes_list = minutes.tolist()
+        self._next = 0
 
     def _any_in(self, lo: int, hi: int) -> bool:
-        """A drink at a minute in [lo, hi)."""
-        k = int(np.searchsorted(self.minutes, lo))
-        return k < self.minutes.size and int(self.minutes[k]) < hi
+        """A drink at a minute in [lo, hi); calls come with non-decreasing ``lo``."""
+        m = self.minutes_list
+        while self._next < len(m) and m[self._next] < lo:
+            self._next += 1
+        return self._next < len(m) and m[self._next] < hi
 
     def decide(self, obs: Observation) -> InsulinAction:
         t, period = int(obs.t), self.control_period_min

@@ -197,7 +197,7 @@ class _GroupPhi:
 
     The redosing condition ``insulin_dependent`` is read from the group's weaning policy
     (insulin not stopped) on the first control step at or after the redosing day. The
-    fraction is evaluated on a 5-minute grid (the graft changes over days).
+    fraction is evaluated on an hourly grid (the graft changes over days).
     """
 
     def __init__(self, phi: _GraftFraction, idx: np.ndarray,
@@ -220,7 +220,7 @@ class _GroupPhi:
         self.decided |= new
 
     def __call__(self, day: float) -> np.ndarray:
-        key = math.floor(day * 288.0) / 288.0
+        key = math.floor(day * 24.0) / 24.0  # hourly: the graft changes over days
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         phi = self.phi.first.phi(key)[self.idx]
