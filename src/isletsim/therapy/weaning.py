@@ -12,16 +12,18 @@ from the start of the simulation (the infusion day); CGM from ``start_day`` on i
 * **Daily check** (at the end of every day). Off insulin: a day whose mean CGM exceeds
   ``restart_daily_mean_above_mg_dl`` restarts insulin at once at ``restart_factor`` (a
   safety rule of ours). On insulin, on days that are not review days: when the CGM spent at
-  least ``hypo_check_min_minutes`` below ``hypo_check_mg_dl`` that day, cut the factor by
-  ``hypo_cut_step`` (10.3 step 1).
+  least ``hypo_check_min_minutes`` below ``hypo_check_mg_dl`` that day and the day's mean
+  is below ``reduce_mean_below_mg_dl``, cut the factor by ``hypo_cut_step`` (10.3 step 1;
+  the mean condition is ours [U]: a low on a high day is a matter of dose timing, not of
+  the total dose).
 * **Review** every ``review_interval_days`` over the window since the last review (mean CGM,
   % time < 70, < 54 and > 180 mg/dL). On insulin, in this order:
 
   - *stop* (factor 0) when the factor is at most ``stop_factor_max``, the mean is at most
     ``stop_mean_max_mg_dl`` and TAR>180 at most ``stop_tar180_max_pct`` (10.3 steps 3-4);
-  - *reduce* by ``reduce_step`` when TBR<54 exceeds ``reduce_tbr54_above_pct`` (a level-2
-    event) or TBR<70 exceeds ``reduce_tbr70_above_pct`` with the mean below
-    ``reduce_mean_below_mg_dl`` (10.3 step 2), or, once weaning has begun (factor < 1),
+  - *reduce* by ``reduce_step`` when the mean is below ``reduce_mean_below_mg_dl`` and
+    TBR<54 exceeds ``reduce_tbr54_above_pct`` (a level-2 event) or TBR<70 exceeds
+    ``reduce_tbr70_above_pct`` (10.3 step 2), or, once weaning has begun (factor < 1),
     when the mean is below ``continue_mean_below_mg_dl`` (our rule: glucose stays low on a
     lower dose, so the graft carries the load);
   - *increase* by ``increase_step`` (capped at ``max_factor``) when TAR>180 exceeds
@@ -411,7 +413,10 @@ class _BoundWeaning(BoundTherapy):
         high = self.stopped & (stats[0] > p.restart_daily_mean_above_mg_dl)
         self._restart(high, day, "daily_mean_high", stats)
         if cut:
+            # a low on a day whose mean is not low calls for no cut of the whole dose
+            # (science reference 10.3 step 2 conditions cuts on mean < 140 mg/dL) [U]
             low = ~self.stopped & (self.day_low_minutes >= p.hypo_check_min_minutes)
+            low &= stats[0] < p.reduce_mean_below_mg_dl
             self._set(low, self.factor * (1.0 - p.hypo_cut_step), day, "reduce", "daily_low",
                       stats)  # fmt: skip
 
@@ -448,7 +453,9 @@ class _BoundWeaning(BoundTherapy):
         self._set(stop, np.zeros_like(self.factor), day, "stop", "criteria_met", stats)
         self.stopped |= stop
         on &= ~stop
-        level2 = tbr54 > p.reduce_tbr54_above_pct
+        # 10.3 step 2: "if mean CGM glucose < 140 mg/dL and TBR<70 > 1 % or any level-2
+        # event -> lower": the mean condition applies to both
+        level2 = (tbr54 > p.reduce_tbr54_above_pct) & (mean < p.reduce_mean_below_mg_dl)
         level1 = (tbr70 > p.reduce_tbr70_above_pct) & (mean < p.reduce_mean_below_mg_dl)
         going = (self.factor < 1.0) & (mean < p.continue_mean_below_mg_dl)
         reduce = on & (level2 | level1 | going)
