@@ -1,11 +1,14 @@
 """Calibrate the open SC-islet graft parameters to the zimislecel full-dose figures.
 
 What is fitted, and why only this: the sources fix the dose (0.8e9 cells) but leave open how
-many functional islet equivalents it becomes: the potency factor ``cells_per_ieq`` (about
-1,000-1,600 cells per IEQ, science reference 4.3 [U]) and the mean early (IBMIR/hypoxia) loss
-``early_loss_mean`` (often quoted 25-60 %, model range 0.25-0.7, section 4.1 [U]). Both scale
-the functional mass; they are searched on a grid *inside their published ranges*. Nothing else
-(physiology, care, weaning, hypoglycaemia, safety) is changed here.
+much functional beta-cell mass it becomes. In the model that is ``cells_per_ieq``, the number
+of infused SC-islet cells that work like one donor islet equivalent (science reference 4.3
+gives ~1,000-1,600 cells per IEQ for the *cell count of a donor islet* [U]; how the
+secretion of a stem-cell-derived islet cell compares with a donor islet's is not published,
+so the functional figure is open), and, secondarily, the mean early (IBMIR/hypoxia) loss
+``early_loss_mean`` (quoted 25-60 %, section 4.1 [U]; default grid keeps it at 0.5). Both
+scale the functional mass. Nothing else (physiology, population, care, weaning,
+hypoglycaemia, safety) is changed here.
 
 Targets (full-dose arm only, Reichman TW et al. NEJM 2025;393:858 [V] and the ADA 2025 report
 [U], science reference 8.5): free of severe events from day 90 12/12, HbA1c < 7 % at day 365
@@ -51,8 +54,10 @@ TARGETS = {
     "insulin_independence_d180_365": 10 / 12,
 }
 INSULIN_TARGET_PCT = -92.0
-CELLS_PER_IEQ = (1000.0, 1280.0, 1560.0)  # science reference 4.3 range [U]
-EARLY_LOSS = (0.3, 0.4, 0.5, 0.6)  # inside the 0.25-0.7 range of science reference 4.1 [U]
+#: Functional cells per IEQ searched: from the donor-islet cell count (1,560, science
+#: reference 4.3 [U]) down to a 10x more potent cell.
+CELLS_PER_IEQ = (150.0, 200.0, 250.0, 350.0, 500.0, 1000.0, 1560.0)
+EARLY_LOSS = (0.5,)  # science reference 4.1 model mean [U]
 
 
 def full_dose_protocol() -> Protocol:
@@ -140,8 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         path = PARAMS / "sc_islets.toml"
         text = path.read_text(encoding="utf-8")
         note = (f"Calibrated [C] on {today} by calibration/calibrate_sc_islets.py to the "
-                "zimislecel full-dose figures (record: calibration/sc_islets_fit.toml), searched "
-                "within the range of science reference {ref} [U].")  # fmt: skip
+                "zimislecel full-dose figures (record: calibration/sc_islets_fit.toml), "
+                "searched on "
+                "the grid of the script; science reference {ref} [U].")  # fmt: skip
         text = _toml_value(text, "cells_per_ieq", best["cells_per_ieq"],
                            note.format(ref="4.3 (1,000-1,600 cells/IEQ)"))  # fmt: skip
         text = _toml_value(text, "early_loss_mean", best["early_loss_mean"],

@@ -150,3 +150,26 @@ def test_cli_run_json_and_bad_protocol(tmp_path):
     assert res.exit_code == 2
     assert "bad.toml" in res.output and "route" in res.output and "'portal'" in res.output
     assert not (tmp_path / "b").exists()
+
+
+def test_compare_published_single_run_and_over_seeds(small_protocol, small_result):
+    one = small_result.compare_published()
+    assert list(one.columns) == list(tables.PUBLISHED)
+    base = one.set_index("figure").loc["baseline mean HbA1c, %"]
+    v0 = small_result.visits
+    full0 = v0[(v0["day"] == 0) & (v0["arm"] == "full_dose")]["hba1c_pct"]
+    assert base["simulated"] == pytest.approx(full0.mean())
+    assert base["sim_low"] < base["simulated"] < base["sim_high"]  # t interval of 2 values
+    # endpoints the run did not compute are not simulated, hence never "within"
+    missing = one.set_index("figure").loc["insulin independent at 1 year"]
+    assert np.isnan(missing["simulated"]) and not missing["within"]
+    other = run_trial(small_protocol, seed=8)
+    both = run_trial(small_protocol, seed=7).attach_seeds([other])
+    assert both.seeds == [7, 8]
+    over = both.compare_published().set_index("figure").loc["baseline mean HbA1c, %"]
+    means = [
+        full0.mean(),
+        other.visits.query("day == 0 and arm == 'full_dose'")["hba1c_pct"].mean(),
+    ]
+    assert over["simulated"] == pytest.approx(np.mean(means))
+    assert over["sim_low"] == pytest.approx(np.percentile(means, 2.5))

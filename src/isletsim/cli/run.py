@@ -30,6 +30,13 @@ def run_command(
         bool, typer.Option("--json", help="Print the summary as one JSON object on stdout")
     ] = False,
     report: Annotated[bool, typer.Option(help="Write DIR/report.html")] = True,
+    compare_seeds: Annotated[
+        int,
+        typer.Option(
+            help="Also run this many further seeds (S+1, S+2, ...) so that the published-vs-"
+            "simulated table gives each figure's interval over seeds"
+        ),
+    ] = 0,
 ) -> None:
     """Run a virtual trial from a protocol file: screen, simulate, assess, derive endpoints."""
     try:
@@ -38,21 +45,29 @@ def run_command(
         raise fail(str(exc)) from None
     if seed is not None and seed < 0:
         raise fail(f"--seed must be >= 0, got {seed}")
+    if compare_seeds < 0:
+        raise fail(f"--compare-seeds must be >= 0, got {compare_seeds}")
     days = proto.protocol.run_in_days + proto.protocol.follow_up_days + 1
+    runs = 1 + compare_seeds
     with Progress(
         TextColumn(f"[bold]{proto.protocol.name}[/]"), BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(),
         console=console, transient=True, disable=not console.is_terminal,
     ) as bar:  # fmt: skip
-        task = bar.add_task("simulating", total=days)
+        task = bar.add_task("simulating", total=days * runs)
+        k = 0
 
         def progress(done: int, total: int) -> None:
-            bar.update(task, completed=days * done / max(total, 1))
+            bar.update(task, completed=days * (k + done / max(total, 1)))
 
         try:
             result = run_trial(proto, seed, progress=progress)
+            others = []
+            for k in range(1, runs):
+                others.append(run_trial(proto, result.seed + k, progress=progress))
         except EnrolmentError as exc:
             raise fail(str(exc)) from None
+        result.attach_seeds(others)
     result.to_parquet(out)
     if report:
         result.report(out)

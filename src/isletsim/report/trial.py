@@ -229,7 +229,11 @@ def render_trial_report(result: TrialResultLike) -> str:
         ("consort", "Participant flow (CONSORT)", _consort_section(participants, endpoints, arms)),
         ("baseline", "Baseline characteristics", _baseline_section(participants, arms)),
         ("endpoints", "Endpoints", _endpoints_section(endpoints, arms)),
-        ("published", "Published vs simulated", _published_section(published)),
+        (
+            "published",
+            "Published vs simulated",
+            _published_section(published, list(getattr(result, "seeds", [result.seed]))),
+        ),
         ("swimmer", "Swimmer plot", _swimmer_section(participants, daily, events, arms, colours)),
         ("trajectories", "Trajectories by visit", _trajectories_section(visits, arms, colours)),
         ("agp", "Ambulatory glucose profiles", _agp_section(cgm, arms, visit_days)),
@@ -502,7 +506,7 @@ def _endpoints_section(endpoints: pd.DataFrame, arms: Sequence[str]) -> str:
 
 
 # --------------------------------------------------------------------------- published
-def _published_section(published: pd.DataFrame) -> str:
+def _published_section(published: pd.DataFrame, seeds: list[int] | None = None) -> str:
     if published is None or len(published) == 0:
         return _empty("No published figures for this protocol.")
     rows = []
@@ -531,8 +535,14 @@ def _published_section(published: pd.DataFrame) -> str:
         + "\n".join(rows)
         + "\n</tbody>\n</table>\n"
         f'<p class="note">{n_in} of {len(published)} published figures lie within the '
-        "simulated interval (over seeds, or the 95% CI of a single run). Proportions "
-        "as fractions, percentages in %.</p>"
+        + (
+            f"simulated interval: 2.5-97.5 percentiles over {len(seeds)} seeds "
+            f"({', '.join(str(x) for x in seeds)}), simulated value = mean over seeds. "
+            if seeds and len(seeds) > 1
+            else "simulated interval: the 95% CI of this single run (exact binomial for "
+            "proportions, t for means); run with --compare-seeds N for an interval over seeds. "
+        )
+        + "Proportions as fractions, percentages in %.</p>"
     )
 
 

@@ -150,6 +150,27 @@ class TrialResult:
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ published figures
+    def attach_seeds(self, results: Sequence[TrialResult]) -> TrialResult:
+        """Keep runs of the same protocol with other seeds for :meth:`compare_published`.
+
+        ``results`` are the other seeds' results (this one is included automatically).
+        Returns ``self``.
+        """
+        others = [r for r in results if r is not self]
+        for r in others:
+            if r.protocol_name != self.protocol_name:
+                raise ValueError(
+                    f"cannot compare seeds of different protocols: {r.protocol_name!r} vs "
+                    f"{self.protocol_name!r}"
+                )
+        self._seed_results = [self, *others]
+        return self
+
+    @property
+    def seeds(self) -> list[int]:
+        """Seeds behind :meth:`compare_published` (this run's alone unless seeds attached)."""
+        return [r.seed for r in self._seed_results] or [self.seed]
+
     def compare_published(self, results: Sequence[TrialResult] | None = None) -> pd.DataFrame:
         """Each published figure beside the simulated value and its interval.
 
@@ -420,8 +441,7 @@ def run_seeds(protocol: Protocol | str | Path, seeds: Sequence[int]) -> TrialRes
     :meth:`TrialResult.compare_published` (value = mean over seeds, interval = 2.5-97.5
     percentiles)."""
     results = [run_trial(protocol, s) for s in seeds]
-    results[0]._seed_results = results
-    return results[0]
+    return results[0].attach_seeds(results[1:])
 
 
 __all__ = ["BY_VISIT", "TrialResult", "published_figures", "run_seeds", "run_trial"]
