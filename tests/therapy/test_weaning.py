@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from isletsim.engine import simulate
+from isletsim.params import load_cohort
 from isletsim.params.toml_file import ParameterFileError
 from isletsim.therapy import BasalBolus, OpenLoop
+from isletsim.therapy.base import Observation
 from isletsim.therapy.weaning import ClinicianWeaning, WeaningProtocol
 
 MEALS = "07:00=45,12:00=70,18:00=80"
@@ -141,3 +143,20 @@ def test_daily_open_loop_is_refused_but_a_fine_grained_one_is_accepted():
     policy = ClinicianWeaning(OpenLoop(control_period_min=5))
     simulate(["adult#001"], 2, MEALS, policy, graft_fraction=np.ones(1), record=False)
     assert (policy.log["action"] == "reduce").all() and len(policy.log) >= 1
+
+
+def test_postmeal_rule_continues_weaning():
+    """10.3 step 2: once weaning has begun, a week whose 2-h post-meal CGM is < 140 mg/dL
+    (mean 120, no lows) cuts the dose; a participant without meals is kept."""
+    table = load_cohort().loc[["adult#001", "adult#002"]]
+    policy = ClinicianWeaning(OpenLoop(control_period_min=5))
+    bound = policy.bind(table)
+    bound.factor[:] = 0.8
+    for t in range(0, 7 * 1440 + 5, 5):
+        announced = np.array([45.0 if t % 1440 == 7 * 60 else 0.0, 0.0])
+        bound.decide(Observation(t, np.full(2, 120.0), announced, np.full(2, 120.0)))
+    log = policy.log
+    first = log[log["participant"] == "adult#001"]
+    assert list(first["rule"]) == ["postmeal_low"]
+    assert first["factor"].iloc[0] == pytest.approx(0.8 * (1 - policy.protocol.reduce_step))
+    assert (log["participant"] != "adult#002").all()

@@ -25,7 +25,9 @@ from the start of the simulation (the infusion day); CGM from ``start_day`` on i
     TBR<54 exceeds ``reduce_tbr54_above_pct`` (a level-2 event) or TBR<70 exceeds
     ``reduce_tbr70_above_pct`` (10.3 step 2), or, once weaning has begun (factor < 1),
     when the mean is below ``continue_mean_below_mg_dl`` (our rule: glucose stays low on a
-    lower dose, so the graft carries the load);
+    lower dose, so the graft carries the load) or the mean CGM 2 h after the window's meals
+    is below ``reduce_postmeal_below_mg_dl`` (10.3 step 2, "raise CR if 2-h post-meal <
+    140"; the whole factor is cut, as the policy scales basal and bolus together);
   - *increase* by ``increase_step`` (capped at ``max_factor``) when TAR>180 exceeds
     ``increase_tar180_above_pct`` and TBR<70 is within ``reduce_tbr70_above_pct``;
   - otherwise keep.
@@ -98,6 +100,12 @@ class WeaningProtocol:
     reduce_step : float, fraction cut at a review, in (0, 1).
     continue_mean_below_mg_dl : float, once weaning has begun (factor < 1), a review mean
         below this (mg/dL) cuts again: glucose stays low on a lower dose.
+    reduce_postmeal_below_mg_dl : float, once weaning has begun (factor < 1), a review whose
+        mean 2-h post-meal CGM is below this (mg/dL) and whose mean is below
+        ``reduce_mean_below_mg_dl`` cuts the dose (10.3 step 2, "raise CR if 2-h post-meal
+        < 140").
+    postmeal_check_min : int, minutes after an announced meal at which the post-meal CGM
+        is read.
     increase_tar180_above_pct : float, % TAR>180 above which the dose is raised.
     increase_step : float, fractional raise, > 0.
     max_factor : float, cap of the dose factor (> 0).
@@ -118,6 +126,8 @@ class WeaningProtocol:
     reduce_tbr54_above_pct: float
     reduce_step: float
     continue_mean_below_mg_dl: float
+    reduce_postmeal_below_mg_dl: float
+    postmeal_check_min: int
     increase_tar180_above_pct: float
     increase_step: float
     max_factor: float
@@ -175,7 +185,9 @@ class WeaningProtocol:
         return cls(**values)  # type: ignore[arg-type]
 
 
-_INTEGER = frozenset({"start_day", "review_interval_days", "restart_after_failed_reviews"})
+_INTEGER = frozenset(
+    {"start_day", "review_interval_days", "restart_after_failed_reviews", "postmeal_check_min"}
+)
 _FRACTION_STEPS = frozenset({"hypo_cut_step", "reduce_step"})
 _PERCENTS = frozenset(
     {"reduce_tbr70_above_pct", "reduce_tbr54_above_pct", "increase_tar180_above_pct",
@@ -353,6 +365,9 @@ class _BoundWeaning(BoundTherapy):
         self.window = np.zeros((5, n))
         self.day = np.zeros((5, n))
         self.day_low_minutes = np.zeros(n)
+        # 2-h post-meal CGM: minute at which to read it (-1: none pending), window sum, count
+        self.postmeal_at = np.full(n, -1, dtype=np.int64)
+        self.postmeal = np.zeros((2, n))
         self.start_min = self.protocol.start_day * MINUTES_PER_DAY
         self.checks_done = 0
         self._shape = (n,)
@@ -458,9 +473,21 @@ class _BoundWeaning(BoundTherapy):
         level2 = (tbr54 > p.reduce_tbr54_above_pct) & (mean < p.reduce_mean_below_mg_dl)
         level1 = (tbr70 > p.reduce_tbr70_above_pct) & (mean < p.reduce_mean_below_mg_dl)
         going = (self.factor < 1.0) & (mean < p.continue_mean_below_mg_dl)
-        reduce = on & (level2 | level1 | going)
-        rule = np.where(level2, "tbr54", np.where(level1, "tbr70_mean_low", "mean_low_weaning"))
-        for r in ("tbr54", "tbr70_mean_low", "mean_low_weaning"):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            postmeal_mean = self.postmeal[0] / self.postmeal[1]
+        postmeal = (
+            (self.factor < 1.0)
+            & (self.postmeal[1] > 0)
+            & (postmeal_mean < p.reduce_postmeal_below_mg_dl)
+            & (mean < p.reduce_mean_below_mg_dl)
+        )
+        reduce = on & (level2 | level1 | going | postmeal)
+        rule = np.where(
+            level2, "tbr54",
+            np.where(level1, "tbr70_mean_low",
+                     np.where(going, "mean_low_weaning", "postmeal_low")),
+        )  # fmt: skip
+        for r in ("tbr54", "tbr70_mean_low", "mean_low_weaning", "postmeal_low"):
             self._set(reduce & (rule == r), self.factor * (1.0 - p.reduce_step), day,
                       "reduce", r, stats)  # fmt: skip
         high = on & ~reduce & (tar180 > p.increase_tar180_above_pct)
@@ -471,6 +498,7 @@ class _BoundWeaning(BoundTherapy):
     def decide(self, obs: Observation) -> InsulinAction:
         if obs.t > self.start_min:
             cgm = np.asarray(obs.cgm_mg_dl, dtype=float)
+            self._track_postmeal(int(obs.t), obs.announced_g, cgm)
             if cgm.shape == self._shape:  # compiled accumulation
                 _accumulate_kernel(
                     cgm, self.window, self.day, self.day_low_minutes, self._hypo_check,
@@ -487,10 +515,22 @@ class _BoundWeaning(BoundTherapy):
                 if review:
                     self._review(day)
                     self.window[:] = 0.0
+                    self.postmeal[:] = 0.0
                 self.day[:] = 0.0
                 self.day_low_minutes[:] = 0.0
         action = self.inner.decide(obs)
         return self._scaled(action)
+
+    def _track_postmeal(self, t: int, announced: np.ndarray, cgm: np.ndarray) -> None:
+        """Read the CGM ``postmeal_check_min`` after each announced meal (one at a time)."""
+        due = (self.postmeal_at >= 0) & (t >= self.postmeal_at)
+        if due.any():
+            self.postmeal[0] += np.where(due, cgm, 0.0)
+            self.postmeal[1] += due
+            self.postmeal_at[due] = -1
+        meal = (np.asarray(announced) > 0) & (self.postmeal_at < 0)
+        if meal.any():
+            self.postmeal_at[meal] = t + int(self.protocol.postmeal_check_min)
 
     def _scaled(self, action: InsulinAction) -> InsulinAction:
         f = self.factor
