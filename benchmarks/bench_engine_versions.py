@@ -23,6 +23,8 @@ import textwrap
 from pathlib import Path
 from statistics import median
 
+from _docs import write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "performance.md"
 START, END = "<!-- engine-versions:start -->", "<!-- engine-versions:end -->"
@@ -131,13 +133,7 @@ def write_docs(out: dict) -> None:
         "CPU-second (the graft issue allows at most 2x). Same machine as the engine section.",
         END,
     ])  # fmt: skip
-    text = DOCS.read_text()
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    DOCS.write_text(text)
+    write_section(section, START, END, DOCS)
 
 
 if __name__ == "__main__":

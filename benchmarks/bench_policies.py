@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from _docs import write_section
 from isletsim.engine import simulate
 from isletsim.params import load_cohort
 from isletsim.scenarios import random_meals, sample_habits
@@ -132,13 +133,7 @@ def write_docs(out: dict[str, Any]) -> None:
         f"{', '.join(f'{x:.2f}' for x in out['load_average_at_end'])}.",
         END,
     ])  # fmt: skip
-    text = DOCS.read_text()
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    DOCS.write_text(text)
+    write_section(section, START, END, DOCS)
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from _docs import write_section
 from isletsim.trial import Protocol, run_trial
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,13 +93,7 @@ def write_docs(out: dict[str, Any]) -> None:
         f"{', '.join(f'{x:.2f}' for x in out['load_average_at_end'])}.",
         END,
     ])  # fmt: skip
-    text = DOCS.read_text()
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    DOCS.write_text(text)
+    write_section(section, START, END, DOCS)
 
 
 def main() -> None:

@@ -65,6 +65,7 @@ from isletsim.report.agp import (
     HIGH_MGDL,
     LOW_MGDL,
     VERY_LOW_MGDL,
+    _as_float,
     plot_agp,
 )
 
@@ -1025,14 +1026,7 @@ def _empty(text: str) -> str:
     return f'<p class="empty">{html.escape(text)}</p>'
 
 
-def _f(value: object) -> float | None:
-    if value is None or value is pd.NA:
-        return None
-    try:
-        v = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
+_f = _as_float  # one definition of "a finite float or None" (report.agp)
 
 
 def _missing(value: object) -> bool:
