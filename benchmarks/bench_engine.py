@@ -1,13 +1,15 @@
 """Engine throughput: patient-days per second, against simglucose 0.2.11 in the same run.
 
     python benchmarks/bench_engine.py [--json] [--sizes 1,100,10000,100000]
-        [--simglucose-python PATH] [--write-docs]
+        [--simglucose-python PATH] [--write-docs] [--insulin-sensitivity]
 
 For each N: one simulated day (meals 07:00 45 g, 12:00 70 g, 18:00 80 g), the basal-bolus
 policy (3-minute control period), no per-minute history (running statistics only), after a
 warm-up run that compiles the kernels. Wall and CPU seconds (``time.process_time``: all
 threads of this process) are both measured; the ratio to simglucose is per CPU-second, so it
-does not depend on the number of cores.
+does not depend on the number of cores. ``--insulin-sensitivity`` passes time-varying insulin
+sensitivity (:class:`isletsim.variability.InsulinSensitivity`, default parameters, built
+before the timed run) to every run, to measure the cost of that input.
 
 simglucose runs in a separate interpreter (``--simglucose-python``, default this one; ``make
 bench`` creates ``.venv-simglucose`` with ``simglucose==0.2.11``): one closed-loop patient-day
@@ -40,6 +42,7 @@ from isletsim.meals import DailyMeals
 from isletsim.model.uva_padova import N_STATES
 from isletsim.params import load_cohort
 from isletsim.therapy import BasalBolus
+from isletsim.variability import InsulinSensitivity
 
 MEALS = "07:00=45,12:00=70,18:00=80"
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
@@ -108,15 +111,18 @@ def _threading_layer() -> str:
         return "not started"
 
 
-def run_engine(n: int, repeats: int) -> dict[str, float]:
-    """Best of ``repeats`` one-day runs of ``n`` participants."""
+def run_engine(n: int, repeats: int, insulin_sensitivity: bool = False) -> dict[str, float]:
+    """Best of ``repeats`` one-day runs of ``n`` participants (optionally with time-varying
+    insulin sensitivity, built outside the timed region)."""
     cohort = load_cohort()
     table = cohort.iloc[np.arange(n) % len(cohort)]
     meals = DailyMeals.parse(MEALS)
+    si = InsulinSensitivity(n, days=1, seed=0) if insulin_sensitivity else None
     best: dict[str, float] = {}
     for _ in range(repeats):
         cpu, wall = time.process_time(), time.perf_counter()
-        simulate(table, days=1, meals=meals, therapy=BasalBolus(), record=False)
+        simulate(table, days=1, meals=meals, therapy=BasalBolus(), record=False,
+                 insulin_sensitivity=si)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         if not best or wall < best["wall_s"]:
             best = {"wall_s": wall, "cpu_s": cpu}
@@ -158,7 +164,11 @@ def main() -> None:
     ap.add_argument("--simglucose-python", default=sys.executable)
     ap.add_argument("--simglucose-days", type=int, default=1)
     ap.add_argument("--write-docs", action="store_true", help="update docs/performance.md")
+    ap.add_argument("--insulin-sensitivity", action="store_true",
+                    help="time-varying insulin sensitivity in every run (not with --write-docs)")
     args = ap.parse_args()
+    if args.write_docs and args.insulin_sensitivity:
+        ap.error("--write-docs documents the default engine; drop --insulin-sensitivity")
     sizes = [int(s) for s in args.sizes.split(",")]
 
     info = machine()
@@ -170,7 +180,8 @@ def main() -> None:
 
     results = {}
     for n in sizes:
-        results[n] = run_engine(n, repeats=3 if n <= 1000 else 1)
+        results[n] = run_engine(n, repeats=3 if n <= 1000 else 1,
+                                insulin_sensitivity=args.insulin_sensitivity)
         if not args.json:
             r = results[n]
             print(f"N={n:>7}: {r['patient_days_per_s']:>9.0f} patient-days/s wall, "
@@ -187,6 +198,7 @@ def main() -> None:
     kernel_gflops = results[biggest]["patient_days_per_s"] * 1440 * FLOPS_PER_STEP / 1e9
     out = {
         "machine": info,
+        "insulin_sensitivity": args.insulin_sensitivity,
         "compile_and_warmup_s": compile_s,
         "patient_days_per_s": {str(n): r["patient_days_per_s"] for n, r in results.items()},
         "patient_days_per_cpu_s": {

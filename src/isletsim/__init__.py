@@ -11,6 +11,7 @@ from isletsim.mmtt import MMTTResult, OGTTResult, mmtt, ogtt
 from isletsim.params import load_cohort, patient_names
 from isletsim.sensors import CGM
 from isletsim.therapy import BasalBolus, NoInsulin, OpenLoop, Pump
+from isletsim.variability import InsulinSensitivity
 
 __version__ = "0.1.0"
 
@@ -19,6 +20,7 @@ __all__ = [
     "BasalBolus",
     "DailyMeals",
     "GlucoseTable",
+    "InsulinSensitivity",
     "MMTTResult",
     "MealEvents",
     "NoInsulin",

@@ -188,6 +188,7 @@ def simulate(
     *,
     sensor: CGM | None = None,
     graft_fraction: np.ndarray | Callable[[float], np.ndarray] | None = None,
+    insulin_sensitivity: np.ndarray | Callable[[float], np.ndarray] | None = None,
     record: bool = True,
     record_from_minute: int = 0,
     record_states: bool = False,
@@ -216,6 +217,16 @@ def simulate(
         (``phi``), per participant: an array (constant) or a function of the day (float,
         days since the start) returning an array; evaluated at every control step. ``None``
         (default) means no endogenous secretion: the S2008 type 1 diabetes model exactly.
+    insulin_sensitivity
+        Multiplier ``s >= 0`` of insulin action (``Vmx`` and ``kp3``; 1 = the nominal
+        participant) per participant: an array (constant) or a function of the day (float,
+        days since the start) returning an (N,) array, e.g. an
+        :class:`isletsim.variability.InsulinSensitivity`; evaluated at every control step
+        and held over it (intra-day variability of insulin sensitivity of the UVA/Padova
+        simulator, Visentin 2015 and 2018 [U]), so a clock profile is resolved only to the
+        policy's control period (3-5 min for the shipped closed-loop and basal-bolus
+        policies, a whole day for ``OpenLoop()`` and ``NoInsulin()``). ``None`` (default) means 1:
+        today's model bit for bit.
     record
         Keep per-minute history (memory len(TRACE_COLUMNS) x 8 bytes per
         participant-minute).
@@ -277,13 +288,14 @@ def simulate(
             progress(min(done), total)
 
     phi_of_day = _graft_fraction_function(graft_fraction, n)
+    si_of_day = _insulin_sensitivity_function(insulin_sensitivity, n)
 
     def run(k: int) -> _Chunk:
         a, b = chunks[k]
         return _simulate_chunk(
             table.iloc[a:b], events.slice(a, b), therapy, sensor, total, record,
             int(record_from_minute), record_states, substeps, lambda t: report(k, t),
-            lambda day: phi_of_day(day)[a:b],
+            lambda day: phi_of_day(day)[a:b], lambda day: si_of_day(day)[a:b],
         )  # fmt: skip
 
     if len(chunks) == 1:
@@ -348,6 +360,37 @@ def _graft_fraction_function(
     return lambda day: constant
 
 
+def _insulin_sensitivity_function(
+    insulin_sensitivity: np.ndarray | Callable[[float], np.ndarray] | None, n: int
+) -> Callable[[float], np.ndarray]:
+    """Normalise ``insulin_sensitivity`` to a function day -> (n,) array of s >= 0.
+
+    ``None`` gives ones (the multiplication by 1 in the model is exact, so results are
+    bit-identical to a model without the input). Arrays and the callable's results must have
+    shape (n,) (or be a scalar) and be finite and >= 0; otherwise ValueError naming the
+    argument.
+    """
+    message = "insulin_sensitivity must be finite and >= 0 for every participant"
+
+    def checked(values: object) -> np.ndarray:
+        shape = np.shape(values)
+        if shape not in ((), (n,)):
+            raise ValueError(
+                f"insulin_sensitivity must have shape ({n},) (one value per participant), "
+                f"got shape {shape}"
+            )
+        return _nonnegative(values, n, message)
+
+    if insulin_sensitivity is None:
+        ones = np.ones(n)
+        return lambda day: ones
+    if callable(insulin_sensitivity):
+        function = insulin_sensitivity
+        return lambda day: checked(function(day))
+    constant = checked(insulin_sensitivity)
+    return lambda day: constant
+
+
 def _nonnegative(values: object, n: int, message: str) -> np.ndarray:
     """``values`` broadcast to a contiguous (n,) float array; ValueError(message) unless all
     are finite and >= 0."""
@@ -409,8 +452,13 @@ def _simulate_chunk(
     substeps: int,
     progress: Callable[[int], None],
     phi_of_day: Callable[[float], np.ndarray],
+    si_of_day: Callable[[float], np.ndarray],
 ) -> _Chunk:
-    """The time loop for one chunk of participants (runs on its own thread)."""
+    """The time loop for one chunk of participants (runs on its own thread).
+
+    ``phi_of_day`` and ``si_of_day`` give the graft fraction and the insulin sensitivity of
+    the chunk's participants at a day (evaluated at every control step).
+    """
     n = len(table)
     p = model.parameter_matrix(table)
     x = model.initial_state(table)
@@ -452,7 +500,7 @@ def _simulate_chunk(
             contiguous(action.bolus_u_per_min, dtype=np.float64),
             contiguous(action.bolus_minutes, dtype=np.int64),
             contiguous(action.meal_bolus_u_per_g, dtype=np.float64),
-            phi_of_day(t / MINUTES_PER_DAY), carbs,
+            phi_of_day(t / MINUTES_PER_DAY), si_of_day(t / MINUTES_PER_DAY), carbs,
             ev_ptr, ev_minute, ev_grams, ev_cursor,
             sample_period, cgm, cgm_lo, cgm_hi,
             obs_cgm, obs_announced,

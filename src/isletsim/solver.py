@@ -147,7 +147,7 @@ def _rk4(x, p, u, h, k1, k2, k3, k4, xt):
 @nb.njit(cache=True, nogil=True, error_model="numpy")
 def advance(
     x, p, meal, t0, n_min, substeps,
-    basal, bolus_rate, bolus_min, announce_u_per_g, phi, policy_carbs,
+    basal, bolus_rate, bolus_min, announce_u_per_g, phi, insulin_sensitivity, policy_carbs,
     ev_ptr, ev_minute, ev_grams, ev_cursor,
     sensor_period, cgm, cgm_lo, cgm_hi,
     obs_cgm_mean, obs_announced,
@@ -156,14 +156,15 @@ def advance(
 ):  # fmt: skip
     """Advance all participants from minute ``t0`` by ``n_min`` minutes (in place).
 
-    Arrays are per participant (first axis N). ``phi`` is the functional graft fraction
-    over the call (0: no endogenous secretion); ``policy_carbs`` (g) join the eating pile at
-    the first minute of the call (a policy's carbohydrate, e.g. treating a low; never
-    bolused and not reported as an announced meal). ``rec`` is (N, T+1-rec_start, len(TRACE))
-    indexed by absolute minute minus ``rec_start``, written only when ``record`` is true and
-    the minute is at or after ``rec_start`` (pass a 1x1x1 array when not recording);
-    ``rec_x`` (N, T+1, n_states) likewise when ``record_states`` is true. ``err`` (N, 2)
-    receives (minute, state index) of the first non-finite state.
+    Arrays are per participant (first axis N). ``phi`` is the functional graft fraction over the
+    call (0: no endogenous secretion); ``insulin_sensitivity`` the multiplier of insulin action
+    (``Vmx``, ``kp3``; 1 = nominal) over the call; ``policy_carbs`` (g) join the eating pile at
+    the first minute of the call (a policy's carbohydrate, e.g. treating a low; never bolused
+    and not reported as an announced meal). ``rec`` is (N, T+1-rec_start, len(TRACE)) indexed by
+    absolute minute minus ``rec_start``, written only when ``record`` is true and the minute is
+    at or after ``rec_start`` (pass a 1x1x1 array when not recording); ``rec_x`` (N, T+1,
+    n_states) likewise when ``record_states`` is true. ``err`` (N, 2) receives (minute, state
+    index) of the first non-finite state.
 
     Runs without the GIL, so the engine runs chunks of participants on several threads;
     participants are independent, so results do not depend on the chunking.
@@ -224,7 +225,7 @@ def advance(
                 for j in range(N_STATES):
                     rec_x[i, t, j] = xi[j]
             # --- integrate one minute
-            prepare_inputs(pi, to_eat, ins, dbar, phi[i], u)
+            prepare_inputs(pi, to_eat, ins, dbar, phi[i], u, 0.0, insulin_sensitivity[i])
             for _ in range(substeps):
                 _rk4(xi, pi, u, h, k1, k2, k3, k4, xt)
             bad = -1

@@ -50,6 +50,17 @@ basal initial values, ``XH = 0`` and the model is exactly S2008. The graft's alp
 the normal-subject set point (``Gb = Gth = 94.68`` mg/dL, as the graft's beta cells), so
 basal (G = Gb, H = Hb) is their steady state. Later sub-models append states and parameters
 the same way; the solver and engine are generic.
+
+Time-varying insulin sensitivity (opt-in): a per-participant multiplier ``s >= 0`` (an input,
+:data:`INPUTS` ``insulin_sensitivity``; 1 = the nominal S2008 participant) scales insulin
+action on peripheral utilisation (``Vmx``) and on the liver (``kp3``), as the UVA/Padova
+simulator represents intra-day variability of insulin sensitivity by time-varying ``Vmx`` and
+``kp3`` [U] (Visentin R et al., "Circadian variability of insulin sensitivity: physiological
+input for in silico artificial pancreas", *Diabetes Technol Ther* 2015;17:1-7; Visentin R et
+al., "The UVA/Padova type 1 diabetes simulator goes from single meal to single day", *J
+Diabetes Sci Technol* 2018;12:273-281, whose abstract [V] says intraday SI variability was
+modelled from clinical T1D data; which parameters carry it is as remembered, [U]). With
+``s = 1`` the products are exact in IEEE arithmetic, so the model is bit-identical to S2008.
 """
 
 from __future__ import annotations
@@ -157,10 +168,11 @@ INPUTS: tuple[str, ...] = (
     "graft_fraction",  # functional beta-cell mass / normal pancreas (phi), 0 without graft
     "alpha_cell_fraction",  # a = glc_alpha_native + glc_alpha_per_phi * phi
     "glucagon_sc_pg_ml_min",  # s.c. glucagon infusion HIR/BW, pg/mL plasma-equivalent/min
+    "insulin_sensitivity",  # multiplier s of Vmx and kp3 (1 = nominal; Visentin 2015, 2018)
 )  # fmt: skip
 N_INPUTS = len(INPUTS)
 (
-    U_MEAL, U_INS, U_ALPHA, U_BETA, U_BDBAR, U_DDBAR, U_HASMEAL, U_PHI, U_ACELL, U_HIR,
+    U_MEAL, U_INS, U_ALPHA, U_BETA, U_BDBAR, U_DDBAR, U_HASMEAL, U_PHI, U_ACELL, U_HIR, U_SI,
 ) = range(N_INPUTS)  # fmt: skip
 
 #: Columns of the simglucose parameter file holding the initial state of the S2008 states.
@@ -366,7 +378,8 @@ def fast_tanh(x: float) -> float:
 
 @nb.njit(cache=True, error_model="numpy")
 def prepare_inputs(p: np.ndarray, cho_g_min: float, insulin_u_min: float, dbar_mg: float,
-                   phi: float, u: np.ndarray, glucagon_pg_ml_min: float = 0.0) -> None:
+                   phi: float, u: np.ndarray, glucagon_pg_ml_min: float = 0.0,
+                   insulin_sensitivity: float = 1.0) -> None:
     """Per-minute inputs of one participant (see :data:`INPUTS`), written into ``u``.
 
     Parameters
@@ -381,8 +394,12 @@ def prepare_inputs(p: np.ndarray, cho_g_min: float, insulin_u_min: float, dbar_m
     glucagon_pg_ml_min : s.c. glucagon infusion (``HIR/BW``) in pg/mL plasma-equivalent per
         minute, into ``Hsc1``; 0 until a rescue-glucagon policy converts doses with a
         glucagon distribution volume.
+    insulin_sensitivity : multiplier ``s >= 0`` of insulin action on peripheral utilisation
+        (``Vmx``) and on the liver (``kp3``); 1 (default) is the nominal participant
+        (intra-day variability of insulin sensitivity, Visentin 2015 and 2018 [U]).
     """
     u[U_PHI] = phi
+    u[U_SI] = insulin_sensitivity
     u[U_ACELL] = p[P_GA_NATIVE] + p[P_GA_PHI] * phi
     u[U_HIR] = glucagon_pg_ml_min
     u[U_MEAL] = cho_g_min * MG_PER_G
@@ -430,7 +447,11 @@ def rhs(x: np.ndarray, p: np.ndarray, u: np.ndarray, dx: np.ndarray) -> None:
     # --- glucose subsystem (Dalla Man 2007; the portal term -kp4*Ipo is 0 without a graft).
     # S2013 glucagon action +xi*XH (Dalla Man 2014 [I: LoopInsighT1, SmartCGMS; values U]);
     # XH stays exactly 0 without alpha-cell function, so the sum is the S2008 value.
-    egp = (p[P_KP1] - p[P_KP2] * x[GP] - p[P_KP3] * x[ID] - p[P_KP4] * x[IPO]
+    # Time-varying insulin sensitivity s = u[U_SI] scales the hepatic insulin action kp3 and
+    # the insulin-dependent utilisation Vmx (UVA/Padova intra-day SI variability: Visentin
+    # 2015 DTT 17:1, Visentin 2018 JDST 12:273 [U]); s * p is exact for s = 1 (S2008 bit for bit).
+    si = u[U_SI]
+    egp = (p[P_KP1] - p[P_KP2] * x[GP] - si * p[P_KP3] * x[ID] - p[P_KP4] * x[IPO]
            + p[P_GXI] * x[XH])
     if egp < 0.0:
         egp = 0.0
@@ -438,7 +459,7 @@ def rhs(x: np.ndarray, p: np.ndarray, u: np.ndarray, dx: np.ndarray) -> None:
     dx[GP] = _gate(
         x[GP], egp + ra - p[P_FSNC] - renal - p[P_K1] * x[GP] + p[P_K2] * x[GT]
     )
-    uid = (p[P_VM0] + p[P_VMX] * x[XX]) * x[GT] / (p[P_KM0] + x[GT])
+    uid = (p[P_VM0] + si * p[P_VMX] * x[XX]) * x[GT] / (p[P_KM0] + x[GT])
     dx[GT] = _gate(x[GT], -uid + p[P_K1] * x[GP] - p[P_K2] * x[GT])
 
     # --- insulin subsystem
@@ -516,15 +537,17 @@ def rhs(x: np.ndarray, p: np.ndarray, u: np.ndarray, dx: np.ndarray) -> None:
 
 
 def rhs_numpy(x: np.ndarray, p: np.ndarray, cho_g_min: float, insulin_u_min: float,
-              dbar_mg: float, phi: float = 0.0, glucagon_pg_ml_min: float = 0.0) -> np.ndarray:
+              dbar_mg: float, phi: float = 0.0, glucagon_pg_ml_min: float = 0.0,
+              insulin_sensitivity: float = 1.0) -> np.ndarray:
     """Convenience wrapper returning dx/dt for one participant (for tests and scipy).
 
-    Arguments as :func:`prepare_inputs`; returns dx/dt ordered as :data:`STATES`.
+    Arguments as :func:`prepare_inputs` (``insulin_sensitivity`` scales ``Vmx`` and ``kp3``
+    exactly as in the solver); returns dx/dt ordered as :data:`STATES`.
     """
     p = np.asarray(p, dtype=np.float64)
     u = np.empty(N_INPUTS)
     prepare_inputs(p, float(cho_g_min), float(insulin_u_min), float(dbar_mg), float(phi), u,
-                   float(glucagon_pg_ml_min))
+                   float(glucagon_pg_ml_min), float(insulin_sensitivity))
     dx = np.empty(N_STATES)
     rhs(np.asarray(x, dtype=np.float64), p, u, dx)
     return dx
