@@ -48,7 +48,7 @@ TOML = ROOT / "src/isletsim/params/population/adults_t1d.toml"
 README = ROOT / "src/isletsim/params/population/README.md"
 BEGIN, END = "<!-- calibration:begin -->", "<!-- calibration:end -->"
 #: Grid of (basal_log_mean, basal_log_sd).
-GRID = list(itertools.product((-0.5, -0.6, -0.7, -0.8), (0.5, 0.6, 0.7, 0.8)))
+GRID = list(itertools.product((-0.1, -0.2, -0.35, -0.5, -0.65, -0.8), (0.2, 0.35, 0.5, 0.65)))
 TARGETS = {
     "hba1c_pct": HBA1C_RANGE_PCT,
     "tir_70_180_pct": TIR_RANGE_PCT,

@@ -136,7 +136,9 @@ def run(
         therapy = factory(behaviour=BolusBehaviour.from_parameters(seed=seed))
         policy = HypoglycemiaSelfCare(therapy, awareness="sample", seed=seed, parameters=par)
         wrapper = _Probe(policy) if probe else None
-        isl.simulate(rows, days, meals, wrapper or policy, record=False)
+        sensitivity = isl.InsulinSensitivity(len(rows), days, seed=seed)
+        isl.simulate(rows, days, meals, wrapper or policy, record=False,
+                     insulin_sensitivity=sensitivity)  # fmt: skip
         policies.append(policy)
         if wrapper is not None:
             probes.append(wrapper)

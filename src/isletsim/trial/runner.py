@@ -16,7 +16,9 @@ The flow (architecture: protocol -> cohort -> engine -> records -> metrics -> en
    (:class:`~isletsim.therapy.hypoglycemia.HypoglycemiaSelfCare`), and, in an islet arm, the
    infused graft (:func:`~isletsim.therapy.graft.sample_graft`, infused on day 0, optional
    redosing) with clinician weaning from day 0
-   (:class:`~isletsim.therapy.weaning.ClinicianWeaning`). MMTTs happen on their visit days
+   (:class:`~isletsim.therapy.weaning.ClinicianWeaning`), with insulin sensitivity varying
+   from day to day and over the day (:class:`~isletsim.variability.InsulinSensitivity`).
+   MMTTs happen on their visit days
    inside this run (:mod:`isletsim.trial.assessments`). Participants are run in groups of
    the same therapy stack; results do not depend on the grouping.
 3. **Safety.** Adverse events, eGFR and background mortality from the arm's
@@ -56,10 +58,12 @@ from isletsim.trial.assessments import (
     with_test_drinks,
 )
 from isletsim.trial.protocol import Arm, Protocol
+from isletsim.variability import InsulinSensitivity
 
 #: Purposes of the children of the root seed (their order is part of the seed contract).
 PURPOSES: tuple[str, ...] = (
     "population", "meals", "graft", "redosing", "safety", "assay", "behaviour", "self_care",
+    "variability",
 )  # fmt: skip
 MEAL_PATTERN = "simglucose_random"
 
@@ -335,6 +339,7 @@ def run_groups(
     ]
     drink_g = mmtt_drink_g(enrolled["BW"].to_numpy(float))
     meals = with_test_drinks(meals, drinks, drink_g)
+    sensitivity = InsulinSensitivity(n, days, seed=purpose_seed(seed, "variability"))
     first, second, redose_day, always = _courses(enrolled, protocol, seed, products)
 
     weaning_protocol = WeaningProtocol.clinician()
@@ -372,10 +377,21 @@ def run_groups(
                 progress(offset + done, total_minutes)
 
         result = simulate(rows, days, sub_meals, care, graft_fraction=phi_group,
+                          insulin_sensitivity=_Rows(sensitivity, idx),
                           record=True, progress=report)  # fmt: skip
         done_before += days * MINUTES_PER_DAY
         runs.append(GroupRun(enrolled.iloc[idx], result, care, wean, drinks))
     return runs, phi_all
+
+
+class _Rows:
+    """The rows ``idx`` of a per-participant function of the day."""
+
+    def __init__(self, fn: Callable[[float], np.ndarray], idx: np.ndarray) -> None:
+        self.fn, self.idx = fn, idx
+
+    def __call__(self, day: float) -> np.ndarray:
+        return self.fn(day)[self.idx]
 
 
 def _subset(meals: MealEvents, idx: np.ndarray) -> MealEvents:

@@ -85,6 +85,7 @@ from isletsim.therapy.graft import participant_streams
 from isletsim.therapy.hypoglycemia import HypoglycemiaParameters, HypoglycemiaSelfCare
 from isletsim.therapy.regimens import BolusBehaviour, MultipleDailyInjections, PumpTherapy
 from isletsim.validation.checks import Check, register
+from isletsim.variability import InsulinSensitivity
 
 DAYS_PER_YEAR = 365.25
 Z95 = 1.959963984540054
@@ -208,12 +209,15 @@ def run_arm(
 ) -> ArmResult:  # fmt: skip
     """Simulate one arm with ``HypoglycemiaSelfCare(therapy)`` around it.
 
-    Awareness comes from each participant's ``gold_score``.
+    Awareness comes from each participant's ``gold_score``; insulin sensitivity varies from
+    day to day and over the day (:class:`isletsim.variability.InsulinSensitivity`).
     """
     policy = HypoglycemiaSelfCare(
         therapy, awareness="sample", seed=config.seed, parameters=parameters
     )
-    result = simulate(rows, config.days, meals, policy, record=False)
+    sensitivity = InsulinSensitivity(len(rows), config.days, seed=config.seed)
+    result = simulate(rows, config.days, meals, policy, record=False,
+                      insulin_sensitivity=sensitivity)  # fmt: skip
     summary = result.summary()
     summary["hba1c_pct"] = _hba1c_last_day(result)
     return ArmResult(name, summary, len(policy.events), len(rows) * config.days / DAYS_PER_YEAR)
