@@ -173,3 +173,13 @@ def test_compare_published_single_run_and_over_seeds(small_protocol, small_resul
     ]
     assert over["simulated"] == pytest.approx(np.mean(means))
     assert over["sim_low"] == pytest.approx(np.percentile(means, 2.5))
+
+
+def test_report_of_a_real_run(small_result, tmp_path):
+    path = small_result.report(tmp_path / "out")
+    text = path.read_text()
+    for section in ("consort", "baseline", "endpoints", "published", "swimmer",
+                    "trajectories", "agp", "adverse-events"):  # fmt: skip
+        assert f'<section id="{section}"' in text, section
+    assert "http://" not in text and "https://" not in text
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.html"]
