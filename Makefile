@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/isletsim run protocols/forward_phase12.toml --out runs/forward_phase12
+	$(BIN)/isletsim run protocols/forward_phase12.toml --out runs/forward_phase12 --compare-seeds 4
 	@echo "report: runs/forward_phase12/report.html"
 
 test: $(STAMP)

@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# SC-islet graft calibration (calibration/calibrate_sc_islets.py): written by the script.",
         f"# Fitted on {today} to the zimislecel full-dose figures only (Reichman 2025 [V];",
-        "# insulin -92 % from the ADA 2025 report [U]); grid inside the published ranges.",
+        "# insulin -92 % from the ADA 2025 report [U]); every grid point and its loss below.",
         f'date = "{today}"',
         f"seeds = {list(args.seeds)}",
         f'protocol = "{PROTOCOL.name} (full-dose arm)"',
@@ -150,8 +150,9 @@ def main(argv: list[str] | None = None) -> int:
                 "the grid of the script; science reference {ref} [U].")  # fmt: skip
         text = _toml_value(text, "cells_per_ieq", best["cells_per_ieq"],
                            note.format(ref="4.3 (1,000-1,600 cells/IEQ)"))  # fmt: skip
-        text = _toml_value(text, "early_loss_mean", best["early_loss_mean"],
-                           note.format(ref="4.1 (mean early loss 0.25-0.7)"))  # fmt: skip
+        if len(set(args.early_loss)) > 1:  # written only when it was searched
+            text = _toml_value(text, "early_loss_mean", best["early_loss_mean"],
+                               note.format(ref="4.1 (mean early loss 0.25-0.7)"))  # fmt: skip
         path.write_text(text, encoding="utf-8")
         print(f"wrote {path}")
     return 0

@@ -8,6 +8,7 @@ seeds while a wrong mean or hazard of the size that matters fails reliably.
 import math
 import tomllib
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,6 +27,7 @@ from isletsim.therapy.graft import (
     sample_graft,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 SC = load_islet_product("sc-islets")
 DONOR = load_islet_product("donor-islets")
 BW = 70.0
@@ -123,13 +125,17 @@ def test_tags_follow_the_science_reference():
     assert (SC.maturation_lag_days, SC.maturation_tau_days, SC.maturation_shape) == (30, 120, 2)
     assert (DONOR.maturation_lag_days, DONOR.maturation_tau_days) == (3, 14)
     assert (SC.early_loss_mean, SC.early_loss_min, SC.early_loss_max) == (0.5, 0.25, 0.7)
-    assert SC.reference_ieq == 1.0e6 and SC.cells_per_ieq == 1560
+    assert SC.reference_ieq == 1.0e6
+    # the SC-islet potency is the value fitted by calibration/calibrate_sc_islets.py
+    fit = tomllib.loads((ROOT / "calibration" / "sc_islets_fit.toml").read_text())
+    assert SC.cells_per_ieq == fit["best"]["cells_per_ieq"]
+    assert "calibrate_sc_islets.py" in SC.sources["cells_per_ieq"].source
     assert DONOR.cells_per_ieq is None and DONOR.dose_unit == "IEQ/kg"
     regimens = load_immunosuppression_regimens()
     assert set(regimens) == {"none", "standard"}
     assert regimens["standard"].abrupt_loss_multiplier == 1.0
     assert regimens["none"].abrupt_loss_multiplier > 1.0
-    assert "sc-islets" in repr(SC) and "1560 cells/IEQ" in repr(SC)
+    assert "sc-islets" in repr(SC) and f"{SC.cells_per_ieq:g} cells/IEQ" in repr(SC)
     assert SC.parameter_table().loc["dose:full", "verified"]
 
 
@@ -151,7 +157,7 @@ def test_ieq_from_cells():
 
 @pytest.mark.parametrize(
     ("product", "dose", "dose_ieq"),
-    [(SC, 0.8e9, 0.8e9 / 1560), (DONOR, 5000.0, 5000.0 * BW)],
+    [(SC, 0.8e9, 0.8e9 / SC.cells_per_ieq), (DONOR, 5000.0, 5000.0 * BW)],
     ids=["sc-islets", "donor-islets"],
 )
 def test_phi_equals_closed_form_without_variability(product, dose, dose_ieq):

@@ -543,7 +543,8 @@ def ieq_from_cells(cells: ArrayLike, cells_per_ieq: float) -> NDArray[np.float64
         Number of cells (scalar or array), >= 0.
     cells_per_ieq
         Cells per IEQ, > 0. Literature: ≈1,000–1,600, 1,560 for a 150-µm islet (isletsim
-        science reference §4.3 [U]); the shipped SC-islet set uses 1,560.
+        science reference §4.3 [U]); the shipped SC-islet set uses the functional potency
+        calibrated by ``calibration/calibrate_sc_islets.py``.
 
     Returns
     -------
