@@ -292,10 +292,12 @@ def simulate(
 
     def run(k: int) -> _Chunk:
         a, b = chunks[k]
+        whole = len(chunks) == 1  # one chunk: no per-step slicing
         return _simulate_chunk(
             table.iloc[a:b], events.slice(a, b), therapy, sensor, total, record,
             int(record_from_minute), record_states, substeps, lambda t: report(k, t),
-            lambda day: phi_of_day(day)[a:b], lambda day: si_of_day(day)[a:b],
+            phi_of_day if whole else (lambda day: phi_of_day(day)[a:b]),
+            si_of_day if whole else (lambda day: si_of_day(day)[a:b]),
         )  # fmt: skip
 
     if len(chunks) == 1:
@@ -355,9 +357,30 @@ def _graft_fraction_function(
                     return phi
 
                 return course_phi
-        return lambda day: checked(graft_fraction(day))
+        return _validated_once(graft_fraction, checked)
     constant = checked(graft_fraction)
     return lambda day: constant
+
+
+def _validated_once(
+    function: Callable[[float], object], checked: Callable[[object], np.ndarray]
+) -> Callable[[float], np.ndarray]:
+    """``checked(function(day))``, validating a returned read-only array only once.
+
+    A callable that returns the very same read-only array again (e.g. a value cached for an
+    hour of a slowly changing graft) is not re-validated: its contents cannot have changed.
+    """
+    last: list[object] = [None, None]
+
+    def call(day: float) -> np.ndarray:
+        out = function(day)
+        if out is last[0] and isinstance(out, np.ndarray) and not out.flags.writeable:
+            return last[1]  # type: ignore[return-value]
+        result = checked(out)
+        last[0], last[1] = out, result
+        return result
+
+    return call
 
 
 def _insulin_sensitivity_function(
@@ -384,6 +407,12 @@ def _insulin_sensitivity_function(
     if insulin_sensitivity is None:
         ones = np.ones(n)
         return lambda day: ones
+    from isletsim.variability import InsulinSensitivity
+
+    if type(insulin_sensitivity) is InsulinSensitivity and insulin_sensitivity.n_participants == n:
+        # factors and profile are >= 0 and finite by construction (validated parameters):
+        # each call returns a fresh contiguous (n,) float64 array
+        return insulin_sensitivity.__call__
     if callable(insulin_sensitivity):
         function = insulin_sensitivity
         return lambda day: checked(function(day))

@@ -37,6 +37,7 @@ the number of participants or on batching.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from collections.abc import Mapping
@@ -45,7 +46,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from isletsim.params.toml_file import ParameterFileError, load_checked_values
 
@@ -289,6 +290,17 @@ class InsulinSensitivity:
                 f"day {day!r} is past the {self.days} day(s) this InsulinSensitivity covers"
             )
         return self._by_day[d] * self.profile[m]
+
+    def subset(self, rows: ArrayLike) -> InsulinSensitivity:
+        """The same draws for the participants ``rows`` only (indices, in that order)."""
+        idx = np.asarray(rows, dtype=np.intp)
+        if idx.ndim != 1 or (idx.size and (idx.min() < 0 or idx.max() >= self.n_participants)):
+            raise ValueError(f"rows must be a 1-D array of indices in 0..{self.n_participants - 1}")
+        out = copy.copy(self)
+        out.n_participants = int(idx.size)
+        out.factors = self.factors[idx]
+        out._by_day = np.ascontiguousarray(out.factors.T)
+        return out
 
     def __repr__(self) -> str:
         return (

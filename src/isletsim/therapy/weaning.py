@@ -185,6 +185,7 @@ class WeaningProtocol:
         return cls(**values)  # type: ignore[arg-type]
 
 
+_NEVER = 2**62  # a minute that never comes
 _INTEGER = frozenset(
     {"start_day", "review_interval_days", "restart_after_failed_reviews", "postmeal_check_min"}
 )
@@ -368,6 +369,7 @@ class _BoundWeaning(BoundTherapy):
         # 2-h post-meal CGM: minute at which to read it (-1: none pending), window sum, count
         self.postmeal_at = np.full(n, -1, dtype=np.int64)
         self.postmeal = np.zeros((2, n))
+        self._postmeal_next = _NEVER  # earliest pending reading
         self.start_min = self.protocol.start_day * MINUTES_PER_DAY
         self.checks_done = 0
         self._shape = (n,)
@@ -523,14 +525,20 @@ class _BoundWeaning(BoundTherapy):
 
     def _track_postmeal(self, t: int, announced: np.ndarray, cgm: np.ndarray) -> None:
         """Read the CGM ``postmeal_check_min`` after each announced meal (one at a time)."""
-        due = (self.postmeal_at >= 0) & (t >= self.postmeal_at)
-        if due.any():
+        if t >= self._postmeal_next:  # a reading is due for someone
+            due = (self.postmeal_at >= 0) & (t >= self.postmeal_at)
             self.postmeal[0] += np.where(due, cgm, 0.0)
             self.postmeal[1] += due
             self.postmeal_at[due] = -1
-        meal = (np.asarray(announced) > 0) & (self.postmeal_at < 0)
-        if meal.any():
-            self.postmeal_at[meal] = t + int(self.protocol.postmeal_check_min)
+            pending = self.postmeal_at[self.postmeal_at >= 0]
+            self._postmeal_next = int(pending.min()) if pending.size else _NEVER
+        announced = np.asarray(announced)
+        if announced.any():
+            meal = (announced > 0) & (self.postmeal_at < 0)
+            if meal.any():
+                at = t + int(self.protocol.postmeal_check_min)
+                self.postmeal_at[meal] = at
+                self._postmeal_next = min(self._postmeal_next, at)
 
     def _scaled(self, action: InsulinAction) -> InsulinAction:
         f = self.factor

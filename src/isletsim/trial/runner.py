@@ -45,6 +45,7 @@ from isletsim.engine import MINUTES_PER_DAY, SimulationResult, simulate
 from isletsim.meals import MealEvents
 from isletsim.scenarios import random_meals, sample_habits
 from isletsim.therapy.aid import AutomatedInsulinDelivery
+from isletsim.therapy.basal_bolus import BasalBolus
 from isletsim.therapy.base import Therapy
 from isletsim.therapy.graft import GraftCourse, IsletProduct, participant_streams, sample_graft
 from isletsim.therapy.hypoglycemia import HypoglycemiaSelfCare
@@ -178,7 +179,8 @@ def _standard_care(kind: str, seed: int) -> Therapy:
     if kind == "mdi":
         return MultipleDailyInjections(behaviour=behaviour)
     if kind == "pump":
-        return PumpTherapy(behaviour=behaviour)
+        # the pump acts on each 5-minute CGM reading, as sensor-augmented pumps do
+        return PumpTherapy(basal_bolus=BasalBolus(control_period_min=5), behaviour=behaviour)
     if kind == "aid":
         return AutomatedInsulinDelivery()
     raise ValueError(f"unknown standard-care therapy {kind!r}; allowed: 'mdi', 'pump', 'aid'")
@@ -227,13 +229,14 @@ class _GroupPhi:
         key = math.floor(day * 24.0) / 24.0  # hourly: the graft changes over days
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
-        phi = self.phi.first.phi(key)[self.idx]
+        phi = self.phi.first.phi(key)[self.idx]  # a new array: the cache below owns it
         if self.phi.second is not None:
             due = key >= self.redose_day
             self._decide(due)
             given = self.phi.given[self.idx] & due
             if given.any():
                 phi = phi + np.where(given, self.phi.second.phi(key)[self.idx], 0.0)
+        phi.flags.writeable = False  # the engine validates a read-only array once
         self._cache = (key, phi)
         return phi
 
@@ -377,21 +380,11 @@ def run_groups(
                 progress(offset + done, total_minutes)
 
         result = simulate(rows, days, sub_meals, care, graft_fraction=phi_group,
-                          insulin_sensitivity=_Rows(sensitivity, idx),
+                          insulin_sensitivity=sensitivity.subset(idx),
                           record=True, progress=report)  # fmt: skip
         done_before += days * MINUTES_PER_DAY
         runs.append(GroupRun(enrolled.iloc[idx], result, care, wean, drinks))
     return runs, phi_all
-
-
-class _Rows:
-    """The rows ``idx`` of a per-participant function of the day."""
-
-    def __init__(self, fn: Callable[[float], np.ndarray], idx: np.ndarray) -> None:
-        self.fn, self.idx = fn, idx
-
-    def __call__(self, day: float) -> np.ndarray:
-        return self.fn(day)[self.idx]
 
 
 def _subset(meals: MealEvents, idx: np.ndarray) -> MealEvents:
