@@ -40,7 +40,7 @@ from __future__ import annotations
 import copy
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -290,6 +290,21 @@ class InsulinSensitivity:
                 f"day {day!r} is past the {self.days} day(s) this InsulinSensitivity covers"
             )
         return self._by_day[d] * self.profile[m]
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[InsulinSensitivity]) -> InsulinSensitivity:
+        """Several populations' draws as one (participants in order; same days, profile)."""
+        if not parts:
+            raise ValueError("concatenate needs at least one InsulinSensitivity")
+        first = parts[0]
+        for q in parts[1:]:
+            if q.days != first.days or not np.array_equal(q.profile, first.profile):
+                raise ValueError("concatenate: parts differ in days or daily profile")
+        out = copy.copy(first)
+        out.factors = np.concatenate([q.factors for q in parts], axis=0)
+        out.n_participants = int(out.factors.shape[0])
+        out._by_day = np.ascontiguousarray(out.factors.T)
+        return out
 
     def subset(self, rows: ArrayLike) -> InsulinSensitivity:
         """The same draws for the participants ``rows`` only (indices, in that order)."""

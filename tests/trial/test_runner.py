@@ -183,3 +183,19 @@ def test_report_of_a_real_run(small_result, tmp_path):
         assert f'<section id="{section}"' in text, section
     assert "http://" not in text and "https://" not in text
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.html"]
+
+
+def test_batch_replicate_does_not_depend_on_its_batch(small_protocol):
+    from isletsim.trial.batch import replicate_seed, run_batch, run_batch_results
+
+    both = run_batch_results(small_protocol, 3, [0, 1])
+    alone = run_batch_results(small_protocol, 3, [1])
+    for name in ("participants", "visits", "events", "daily", "cgm", "endpoints"):
+        pd.testing.assert_frame_equal(getattr(both[1], name), getattr(alone[1], name))
+    assert both[1].seed == replicate_seed(3, 1) != both[0].seed
+    assert all(p.startswith("r1.") for p in alone[1].participants["participant"])
+    summary = run_batch(small_protocol, 3, [1])["summary"]
+    assert list(summary["arm"]) == ["half_dose", "full_dose"]
+    assert summary["n_enrolled"].tolist() == [1, 2]
+    with pytest.raises(ValueError, match="distinct"):
+        run_batch(small_protocol, 3, [1, 1])

@@ -66,16 +66,24 @@ def replicate_summary(result, replicate: int) -> pd.DataFrame:
 
 
 def run_batch(protocol: Protocol, seed: int, replicates: Sequence[int]) -> dict[str, pd.DataFrame]:
-    """Run the replicate trials ``replicates`` of a design and keep their endpoints.
+    """Run the replicate trials ``replicates`` of a design together and keep their endpoints.
+
+    All participants of all replicates are simulated as one population (one engine run per
+    therapy stack), so a batch costs about as much per patient-day as a large trial. Each
+    replicate ``k`` draws its cohort, meals, grafts, insulin sensitivity, safety events and
+    assays from :func:`replicate_seed` ``(seed, k)``; its participants are named
+    ``r<k>.<id>`` and the bolus-behaviour and self-care streams are keyed on those names
+    under the design seed. So replicate ``k``'s result does not depend on the other
+    replicates of the batch, on the batch size or on the worker.
 
     Parameters
     ----------
     protocol
         The validated protocol.
     seed
-        Root seed of the design run (replicate ``k`` uses :func:`replicate_seed`).
+        Root seed of the design run (>= 0).
     replicates
-        Replicate indices (>= 0).
+        Replicate indices (>= 0, distinct).
 
     Returns
     -------
@@ -83,14 +91,11 @@ def run_batch(protocol: Protocol, seed: int, replicates: Sequence[int]) -> dict[
         ``"endpoints"``: the endpoint table of every replicate with ``replicate`` and
         ``seed`` columns first; ``"summary"``: :data:`SUMMARY_COLUMNS` per replicate and arm.
     """
-    from isletsim.trial.result import run_trial
-
+    results = run_batch_results(protocol, seed, replicates)
     endpoints, summaries = [], []
-    for k in replicates:
-        s = replicate_seed(seed, int(k))
-        result = run_trial(protocol, s)
+    for k, result in results.items():
         ep = result.endpoints.copy()
-        ep.insert(0, "seed", s)
+        ep.insert(0, "seed", result.seed)
         ep.insert(0, "replicate", int(k))
         endpoints.append(ep)
         summaries.append(replicate_summary(result, int(k)))
@@ -102,4 +107,65 @@ def run_batch(protocol: Protocol, seed: int, replicates: Sequence[int]) -> dict[
     }
 
 
-__all__ = ["SUMMARY_COLUMNS", "replicate_seed", "replicate_summary", "run_batch"]
+def run_batch_results(protocol: Protocol, seed: int, replicates: Sequence[int]) -> dict:
+    """The full :class:`~isletsim.trial.result.TrialResult` of each replicate of a batch
+    (see :func:`run_batch`), keyed by replicate index."""
+    from isletsim.therapy.graft import participant_streams
+    from isletsim.trial import runner
+    from isletsim.trial.records import build_events, build_records
+    from isletsim.trial.result import assemble
+
+    ks = [int(k) for k in replicates]
+    if len(set(ks)) != len(ks) or any(k < 0 for k in ks):
+        raise ValueError(f"replicates must be distinct indices >= 0, got {ks}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    if not ks:
+        return {}
+    seeds = {k: replicate_seed(seed, k) for k in ks}
+    screened, enrolled, inputs, safety, death, assay = {}, {}, [], [], [], []
+    offset = 0
+    for k in ks:
+        sc = runner.screen(protocol, seeds[k])
+        sc["Name"] = [f"r{k}.{name}" for name in sc["Name"]]
+        en = sc[sc["enrolled"]].reset_index(drop=True)
+        screened[k], enrolled[k] = sc, en
+        ev, dd = runner.run_safety(en, protocol, seeds[k])
+        ev = ev.copy()
+        if len(ev):
+            ev["participant"] = ev["participant"].to_numpy(int) + offset
+        safety.append(ev)
+        death.append(dd)
+        inputs.append(runner.trial_inputs(en, protocol, seeds[k]))
+        assay += participant_streams(runner.purpose_seed(seeds[k], "assay"), len(en))
+        offset += len(en)
+    all_enrolled = pd.concat([enrolled[k] for k in ks], ignore_index=True)
+    all_death = np.concatenate(death)
+    runs, phi_all = runner.run_groups(
+        all_enrolled, protocol, runner.concat_inputs(inputs), int(seed)
+    )
+    all_safety = pd.concat([e for e in safety if len(e)], ignore_index=True) if any(
+        len(e) for e in safety) else safety[0]  # fmt: skip
+    recs = build_records(runs, phi_all, all_enrolled, protocol, assay, all_death)
+    events = build_events(runs, phi_all, all_enrolled, protocol, all_safety, all_death)
+    out = {}
+    start = 0
+    for k in ks:
+        en = enrolled[k]
+        names = set(en["Name"].astype(str))
+        mine = {t: f[f["participant"].isin(names)].reset_index(drop=True)
+                for t, f in recs.items()}  # fmt: skip
+        ev = events[events["participant"].isin(names)].reset_index(drop=True)
+        dd = all_death[start : start + len(en)]
+        start += len(en)
+        out[k] = assemble(protocol, seeds[k], screened[k], en, mine, ev, dd)
+    return out
+
+
+__all__ = [
+    "SUMMARY_COLUMNS",
+    "replicate_seed",
+    "replicate_summary",
+    "run_batch",
+    "run_batch_results",
+]

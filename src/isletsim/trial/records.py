@@ -26,7 +26,6 @@ import pandas as pd
 from isletsim.engine import MINUTES_PER_DAY
 from isletsim.mmtt import MMTT_SAMPLES_MIN
 from isletsim.model.cpeptide import measure_cpeptide
-from isletsim.therapy.graft import participant_streams
 from isletsim.trial import tables
 from isletsim.trial.assessments import MMTT_CLOCK_MIN
 from isletsim.trial.protocol import Protocol
@@ -42,7 +41,8 @@ def _study_days(protocol: Protocol) -> int:
     return p.run_in_days + p.follow_up_days + 1
 
 
-def build_records(runs, phi_all, enrolled: pd.DataFrame, protocol: Protocol, seed: int,
+def build_records(runs, phi_all, enrolled: pd.DataFrame, protocol: Protocol,
+                  assay_streams: list[np.random.Generator],
                   death_day: np.ndarray) -> dict[str, pd.DataFrame]:  # fmt: skip
     """The ``cgm``, ``daily`` and ``visits`` tables and the per-participant baselines.
 
@@ -54,13 +54,13 @@ def build_records(runs, phi_all, enrolled: pd.DataFrame, protocol: Protocol, see
         The trial-wide graft fraction (first course, second course, who got it).
     enrolled
         Enrolled participants in enrolment order (``Name``, ``arm``, ``BW`` ...).
-    protocol, seed
-        The protocol and seed of the run.
+    protocol
+        The protocol of the run.
+    assay_streams
+        One generator per enrolled participant for the C-peptide assay error.
     death_day
         (N,) study day of death, ``inf`` if none.
     """
-    from isletsim.trial.runner import purpose_seed
-
     p = protocol.protocol
     v = protocol.visits
     run_in = p.run_in_days
@@ -68,7 +68,6 @@ def build_records(runs, phi_all, enrolled: pd.DataFrame, protocol: Protocol, see
     names = enrolled["Name"].astype(str).to_numpy()
     arm_of = dict(zip(names, enrolled["arm"], strict=True))
     index_of = {name: k for k, name in enumerate(names)}
-    assay_streams = participant_streams(purpose_seed(seed, "assay"), len(enrolled))
     sim_days = np.arange(n_days)
     phi_days = np.asarray(phi_all.first.phi(sim_days.astype(float)))
     if phi_all.second is not None:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from isletsim.metrics.endpoints import clopper_pearson
-from isletsim.therapy.graft import IsletProduct
+from isletsim.therapy.graft import IsletProduct, participant_streams
 from isletsim.trial import tables
 from isletsim.trial.protocol import Protocol
 
@@ -361,7 +361,6 @@ def run_trial(
     TrialResult
     """
     from isletsim.trial import runner
-    from isletsim.trial.endpoints import endpoint_table, participant_endpoints
     from isletsim.trial.records import build_events, build_records
 
     start = time.perf_counter()
@@ -372,16 +371,27 @@ def run_trial(
     screened = runner.screen(proto, seed)
     enrolled = screened[screened["enrolled"]].reset_index(drop=True)
     safety, death = runner.run_safety(enrolled, proto, seed)
-    runs, phi_all = runner.run_groups(enrolled, proto, seed, progress=progress, products=products)
-    recs = build_records(runs, phi_all, enrolled, proto, seed, death)
+    inputs = runner.trial_inputs(enrolled, proto, seed, products)
+    runs, phi_all = runner.run_groups(enrolled, proto, inputs, seed, progress=progress)
+    assay = participant_streams(runner.purpose_seed(seed, "assay"), len(enrolled))
+    recs = build_records(runs, phi_all, enrolled, proto, assay, death)
     events = build_events(runs, phi_all, enrolled, proto, safety, death)
-    participants = _participant_table(screened, enrolled, recs["visits"], proto, death)
-    per = participant_endpoints(participants, recs["visits"], events, recs["daily"], proto)
+    return assemble(proto, seed, screened, enrolled, recs, events, death,
+                    seconds=time.perf_counter() - start)  # fmt: skip
+
+
+def assemble(protocol: Protocol, seed: int, screened: pd.DataFrame, enrolled: pd.DataFrame,
+             recs: dict[str, pd.DataFrame], events: pd.DataFrame, death: np.ndarray,
+             seconds: float = 0.0) -> TrialResult:  # fmt: skip
+    """A :class:`TrialResult` from one trial's records and events (endpoints derived)."""
+    from isletsim.trial.endpoints import endpoint_table, participant_endpoints
+
+    participants = _participant_table(screened, enrolled, recs["visits"], protocol, death)
+    per = participant_endpoints(participants, recs["visits"], events, recs["daily"], protocol)
     return TrialResult(
-        protocol=proto, seed=seed, participants=participants, visits=recs["visits"],
+        protocol=protocol, seed=seed, participants=participants, visits=recs["visits"],
         events=events, daily=recs["daily"], cgm=recs["cgm"],
-        endpoints=endpoint_table(per, proto), per_participant=per,
-        seconds=time.perf_counter() - start,
+        endpoints=endpoint_table(per, protocol), per_participant=per, seconds=seconds,
     )  # fmt: skip
 
 

@@ -37,6 +37,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -322,28 +323,114 @@ def _dose_value(arm: Arm, dose: float | str) -> float:
     return float(dose)
 
 
-def run_groups(
-    enrolled: pd.DataFrame,
-    protocol: Protocol,
-    seed: int,
-    *,
-    progress: Callable[[int, int], None] | None = None,
+@dataclass
+class TrialInputs:
+    """Everything random a simulation needs for a set of enrolled participants."""
+
+    meals: MealEvents
+    drink_g: np.ndarray
+    first: Any  # a graft course: phi(day) -> (N,) or (N, D)
+    second: Any | None
+    redose_day: np.ndarray
+    always: np.ndarray
+    sensitivity: InsulinSensitivity
+
+
+def trial_inputs(
+    enrolled: pd.DataFrame, protocol: Protocol, seed: int,
     products: Mapping[str, IsletProduct] | None = None,
-) -> tuple[list[GroupRun], _GraftFraction]:
-    """Simulate every enrolled participant (run-in and follow-up) in therapy groups."""
+) -> TrialInputs:  # fmt: skip
+    """Meals (with the MMTT drinks), graft courses and insulin sensitivity of one trial."""
     p = protocol.protocol
     n = len(enrolled)
     days = p.run_in_days + p.follow_up_days + 1  # through the final visit day
-    arms = {a.name: a for a in protocol.arms}
     streams = participant_streams(purpose_seed(seed, "meals"), n)
     meals = random_meals(sample_habits(MEAL_PATTERN, streams), days, streams)
-    drinks = [
-        (p.run_in_days + d) * MINUTES_PER_DAY + MMTT_CLOCK_MIN for d in protocol.visits.mmtt_days
-    ]
     drink_g = mmtt_drink_g(enrolled["BW"].to_numpy(float))
-    meals = with_test_drinks(meals, drinks, drink_g)
+    meals = with_test_drinks(meals, _drink_minutes(protocol), drink_g)
     sensitivity = InsulinSensitivity(n, days, seed=purpose_seed(seed, "variability"))
     first, second, redose_day, always = _courses(enrolled, protocol, seed, products)
+    return TrialInputs(meals, drink_g, first, second, redose_day, always, sensitivity)
+
+
+def concat_inputs(parts: list[TrialInputs]) -> TrialInputs:
+    """The inputs of several trials as one population (participants in order)."""
+    if len(parts) == 1:
+        return parts[0]
+    seconds = [q.second for q in parts]
+    has_second = any(x is not None for x in seconds)
+    return TrialInputs(
+        meals=_concat_meals([q.meals for q in parts]),
+        drink_g=np.concatenate([q.drink_g for q in parts]),
+        first=_ConcatCourse([q.first for q in parts]),
+        second=_ConcatCourse([
+            x if x is not None else _NoCourse(len(q.drink_g))
+            for x, q in zip(seconds, parts, strict=True)
+        ]) if has_second else None,
+        redose_day=np.concatenate([q.redose_day for q in parts]),
+        always=np.concatenate([q.always for q in parts]),
+        sensitivity=InsulinSensitivity.concatenate([q.sensitivity for q in parts]),
+    )  # fmt: skip
+
+
+class _ConcatCourse:
+    """phi of several graft courses stacked by participant."""
+
+    def __init__(self, courses: list[Any]) -> None:
+        self.courses = courses
+
+    def phi(self, day: float | np.ndarray) -> np.ndarray:
+        return np.concatenate([c.phi(day) for c in self.courses], axis=0)
+
+
+class _NoCourse:
+    """No second infusion for the participants of one trial."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def phi(self, day: float | np.ndarray) -> np.ndarray:
+        d = np.asarray(day, dtype=float)
+        return np.zeros((self.n, *d.shape))
+
+
+def _concat_meals(parts: list[MealEvents]) -> MealEvents:
+    ptrs, offset = [], 0
+    for m in parts:
+        ptrs.append(m.ptr[:-1] + offset)
+        offset += int(m.ptr[-1])
+    return MealEvents(
+        ptr=np.concatenate([*ptrs, [offset]]).astype(np.int64),
+        minute=np.concatenate([m.minute for m in parts]),
+        grams=np.concatenate([m.grams for m in parts]),
+    )
+
+
+def _drink_minutes(protocol: Protocol) -> list[int]:
+    run_in = protocol.protocol.run_in_days
+    return [(run_in + d) * MINUTES_PER_DAY + MMTT_CLOCK_MIN for d in protocol.visits.mmtt_days]
+
+
+def run_groups(
+    enrolled: pd.DataFrame,
+    protocol: Protocol,
+    inputs: TrialInputs,
+    policy_seed: int,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[GroupRun], _GraftFraction]:
+    """Simulate every enrolled participant (run-in and follow-up) in therapy groups.
+
+    ``policy_seed`` roots the bolus-behaviour and self-care streams, which are keyed on the
+    participant names (unique across the trials run together).
+    """
+    p = protocol.protocol
+    days = p.run_in_days + p.follow_up_days + 1  # through the final visit day
+    arms = {a.name: a for a in protocol.arms}
+    drinks = _drink_minutes(protocol)
+    drink_g = inputs.drink_g
+    meals = inputs.meals
+    sensitivity = inputs.sensitivity
 
     weaning_protocol = WeaningProtocol.clinician()
     weaning_protocol = dataclasses.replace(
@@ -358,19 +445,21 @@ def run_groups(
     runs: list[GroupRun] = []
     total_minutes = days * MINUTES_PER_DAY * len(groups)
     done_before = 0
-    phi_all = _GraftFraction(first, second, redose_day, always)
+    phi_all = _GraftFraction(inputs.first, inputs.second, inputs.redose_day, inputs.always)
     for therapy, weaning in groups:
         idx = np.array([k for k, g in enumerate(key) if g == (therapy, weaning)])
         rows = enrolled.iloc[idx].reset_index(drop=True)
         stack: Therapy = WithholdTestBolus(
-            _standard_care(therapy, seed), drinks,
+            _standard_care(therapy, policy_seed), drinks,
             {names[i]: float(drink_g[i]) for i in idx},
         )  # fmt: skip
         wean = None
         if weaning == "clinician":
             wean = ClinicianWeaning(stack, weaning_protocol)
             stack = wean
-        care = HypoglycemiaSelfCare(stack, awareness="sample", seed=purpose_int(seed, "self_care"))
+        care = HypoglycemiaSelfCare(
+            stack, awareness="sample", seed=purpose_int(policy_seed, "self_care")
+        )
         sub_meals = _subset(meals, idx)
         phi_group = _GroupPhi(phi_all, idx, wean, [names[i] for i in idx])
         offset = done_before
