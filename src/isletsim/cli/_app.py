@@ -14,6 +14,7 @@ app = typer.Typer(
 
 # Register sub-commands (imported for their side effect of adding commands to ``app``).
 from isletsim.cli import cgm as _cgm  # noqa: E402, F401
+from isletsim.cli import replicate as _replicate  # noqa: E402, F401
 from isletsim.cli import run as _run  # noqa: E402, F401
 from isletsim.cli import simulate as _simulate  # noqa: E402, F401
 from isletsim.cli import validate as _validate  # noqa: E402, F401
