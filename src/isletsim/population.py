@@ -42,7 +42,6 @@ import os
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -50,7 +49,7 @@ from scipy.special import ndtr, ndtri
 from scipy.stats import poisson
 
 from isletsim.params import load_cohort
-from isletsim.params.toml_file import ParameterFileError, load_checked_values
+from isletsim.params.toml_file import checked_values_or_overrides, load_checked_values
 
 #: Package-relative name of the parameter file (in error messages).
 PARAM_FILE = "isletsim/params/population/adults_t1d.toml"
@@ -152,33 +151,11 @@ def load_population_spec(
     Raises
     ------
     isletsim.params.toml_file.ParameterFileError
-        Naming the file (or ``... (spec)`` for a mapping), the entry and the field.
+        Naming the file (or ``... (overrides)`` for a mapping), the entry and the field.
     """
-    if spec is None:
-        return dict(_packaged())
-    if isinstance(spec, str | os.PathLike):
-        label = str(spec)
-        return {k: float(v) for k, v in load_checked_values(
-            Path(spec), label=label, names=SPEC_NAMES, problem=_problem).items()}  # fmt: skip
-    where = f"{PARAM_FILE} (spec)"
-    values = dict(_packaged())
-    for name, v in spec.items():
-        if name not in SPEC_NAMES:
-            raise ParameterFileError(
-                where, f"unknown entry; known: {', '.join(SPEC_NAMES)}", parameter=name
-            )
-        if isinstance(v, bool) or not isinstance(v, int | float | np.number) or not np.isfinite(v):
-            raise ParameterFileError(
-                where, f"must be a finite number, got {v!r}", parameter=name, field="value"
-            )
-        values[name] = float(v)
-    for name in SPEC_NAMES:
-        why = _problem(name, values[name], values)
-        if why is not None:
-            raise ParameterFileError(
-                where, f"{why}, got {values[name]!r}", parameter=name, field="value"
-            )
-    return values
+    return checked_values_or_overrides(
+        spec, _packaged, label=PARAM_FILE, names=SPEC_NAMES, problem=_problem
+    )
 
 
 def participant_uniforms(seed: int, n: int, start: int = 0) -> np.ndarray:

@@ -43,12 +43,11 @@ import os
 from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from isletsim.params.toml_file import ParameterFileError, load_checked_values
+from isletsim.params.toml_file import checked_values_or_overrides, load_checked_values
 
 #: The packaged parameter file, as named in error messages.
 PARAM_FILE = "isletsim/params/variability/insulin_sensitivity.toml"
@@ -114,32 +113,9 @@ def load_insulin_sensitivity_params(
         A :class:`ValueError` naming the file (``... (overrides)`` for a mapping), the
         parameter and the field.
     """
-    if params is None:
-        return dict(_packaged())
-    if isinstance(params, str | os.PathLike):
-        values = load_checked_values(
-            Path(params), label=str(params), names=PARAM_NAMES, problem=_problem
-        )
-        return {k: float(v) for k, v in values.items()}
-    where = f"{PARAM_FILE} (overrides)"
-    values = dict(_packaged())
-    for name, v in params.items():
-        if name not in PARAM_NAMES:
-            raise ParameterFileError(
-                where, f"unknown parameter; known: {', '.join(PARAM_NAMES)}", parameter=name
-            )
-        if isinstance(v, bool) or not isinstance(v, int | float | np.number) or not np.isfinite(v):
-            raise ParameterFileError(
-                where, f"must be a finite number, got {v!r}", parameter=name, field="value"
-            )
-        values[name] = float(v)
-    for name in PARAM_NAMES:
-        why = _problem(name, values[name], values)
-        if why is not None:
-            raise ParameterFileError(
-                where, f"{why}, got {values[name]!r}", parameter=name, field="value"
-            )
-    return values
+    return checked_values_or_overrides(
+        params, _packaged, label=PARAM_FILE, names=PARAM_NAMES, problem=_problem
+    )
 
 
 def circadian_profile(params: Mapping[str, float]) -> NDArray[np.float64]:

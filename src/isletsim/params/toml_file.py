@@ -36,6 +36,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 #: Fields every entry must carry unless a loader says otherwise.
@@ -574,6 +575,62 @@ def _quoted(names: Iterable[str]) -> str:
     return ", ".join(repr(n) for n in names)
 
 
+def checked_values_or_overrides(
+    source: Mapping[str, float] | os.PathLike[str] | str | None,
+    packaged: Callable[[], Mapping[str, float]],
+    *,
+    label: str,
+    names: Sequence[str],
+    problem: Callable[[str, float, Mapping[str, float]], str | None],
+) -> dict[str, float]:
+    """Checked float values from the packaged file, another file, or overrides of it.
+
+    Parameters
+    ----------
+    source
+        ``None``: ``packaged()``; a path: another file with the same entries
+        (:func:`load_checked_values`); a mapping: values replacing those of ``packaged()``,
+        then all checked together by ``problem``.
+    packaged
+        Returns the packaged file's values (e.g. a cached loader).
+    label
+        Name of the packaged file in messages (overrides are reported as
+        ``"<label> (overrides)"``).
+    names, problem
+        As for :func:`load_checked_values`.
+
+    Raises
+    ------
+    ParameterFileError
+        Naming the file, the parameter and the field.
+    """
+    if source is None:
+        return dict(packaged())
+    if isinstance(source, str | os.PathLike):
+        values = load_checked_values(Path(source), label=str(source), names=names,
+                                     problem=problem)  # fmt: skip
+        return {k: float(v) for k, v in values.items()}
+    where = f"{label} (overrides)"
+    out = dict(packaged())
+    for name, v in source.items():
+        if name not in names:
+            raise ParameterFileError(
+                where, f"unknown parameter; known: {', '.join(names)}", parameter=name
+            )
+        if isinstance(v, bool) or not isinstance(v, int | float | np.number) or not np.isfinite(v):
+            raise ParameterFileError(
+                where, f"must be a finite number, got {v!r}", parameter=name, field="value"
+            )
+        out[name] = float(v)
+    for name in names:
+        why = problem(name, out[name], out)
+        if why is not None:
+            raise ParameterFileError(
+                where, f"{why}, got {out[name]!r}", parameter=name, field="value"
+            )
+    return out
+
+
 __all__ = [
     "ALLOWED_KEYS",
     "REQUIRED_KEYS",
@@ -582,6 +639,7 @@ __all__ = [
     "ParameterFileError",
     "check_table_keys",
     "check_tags",
+    "checked_values_or_overrides",
     "load_parameter_file",
     "load_parameter_path",
     "numeric_values",
