@@ -67,15 +67,22 @@ def _binary(arm: str, name: str, flags: np.ndarray, definition: str) -> dict:
             "N": n, "ci_low": lo, "ci_high": hi, "definition": definition}  # fmt: skip
 
 
-def _mean(arm: str, name: str, values: np.ndarray, n_all: int, definition: str) -> dict:
+def mean_ci(values: np.ndarray) -> tuple[float, float, float]:
+    """Mean of the finite values and its t-based 95 % interval (NaN where undefined)."""
     x = values[np.isfinite(values)]
-    m = float(x.mean()) if x.size else math.nan
-    if x.size > 1:
-        half = float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
-        lo, hi = m - half, m + half
-    else:
-        lo = hi = math.nan
-    return {"arm": arm, "endpoint": name, "value": m, "n": float(x.size), "N": n_all,
+    if x.size == 0:
+        return math.nan, math.nan, math.nan
+    m = float(x.mean())
+    if x.size < 2:
+        return m, math.nan, math.nan
+    half = float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    return m, m - half, m + half
+
+
+def _mean(arm: str, name: str, values: np.ndarray, n_all: int, definition: str) -> dict:
+    m, lo, hi = mean_ci(values)
+    n = int(np.isfinite(values).sum())
+    return {"arm": arm, "endpoint": name, "value": m, "n": float(n), "N": n_all,
             "ci_low": lo, "ci_high": hi, "definition": definition}  # fmt: skip
 
 
@@ -161,4 +168,4 @@ def endpoint_table(per_participant: pd.DataFrame, protocol: Protocol) -> pd.Data
     return tables.conform("endpoints", pd.DataFrame(rows))
 
 
-__all__ = ["DEFINITIONS", "endpoint_table", "participant_endpoints"]
+__all__ = ["DEFINITIONS", "endpoint_table", "mean_ci", "participant_endpoints"]

@@ -198,10 +198,9 @@ def build_events(runs, phi_all, enrolled: pd.DataFrame, protocol: Protocol,
         kind = "death" if str(r.term) == "death" else "adverse_event"
         add(name, r.day, kind, str(r.term), grade=float(r.grade), serious=bool(r.serious),
             related=str(r.related), detail=str(r.outcome))  # fmt: skip
+    logged_deaths = {r["participant"] for r in rows if r["kind"] == "death"}
     for k, name in enumerate(names):
-        if np.isfinite(death_day[k]) and not any(
-            r["participant"] == name and r["kind"] == "death" for r in rows
-        ):
+        if np.isfinite(death_day[k]) and name not in logged_deaths:
             add(name, death_day[k], "death", "death", grade=5.0, serious=True,
                 detail="fatal adverse event")  # fmt: skip
     frame = pd.DataFrame(rows) if rows else tables.empty("events")

@@ -19,9 +19,11 @@ import numpy as np
 import pandas as pd
 
 from isletsim.metrics.endpoints import clopper_pearson
-from isletsim.therapy.graft import IsletProduct, participant_streams
+from isletsim.therapy.graft import IsletProduct, load_islet_product, participant_streams
 from isletsim.trial import tables
+from isletsim.trial.endpoints import mean_ci
 from isletsim.trial.protocol import Protocol
+from isletsim.trial.runner import dose_value
 
 #: Columns of ``by_visit`` in the JSON summary (mean over the arm's participants at a visit).
 BY_VISIT: dict[str, str] = {
@@ -223,14 +225,14 @@ class TrialResult:
                 k, n = int(col.sum()), col.size
                 lo, hi = clopper_pearson(k, n)
                 return k / n, lo, hi
-            return _mean_ci(col.astype(float))
+            return mean_ci(col.astype(float))
         if "visit" in f:
             if int(f["visit"]) not in self.visit_days:
                 return math.nan, math.nan, math.nan
             v = self.visits[(self.visits["day"] == int(f["visit"]))]
             if arm != "*":
                 v = v[v["arm"] == arm]
-            return _mean_ci(v[f["column"]].to_numpy(float))
+            return mean_ci(v[f["column"]].to_numpy(float))
         ev = self.events[self.events["term"] == f["count"]]
         if f.get("serious"):
             ev = ev[ev["serious"]]
@@ -299,19 +301,6 @@ class TrialResult:
         from isletsim.report.trial import write_trial_report
 
         return write_trial_report(self, Path(directory))
-
-
-def _mean_ci(x: np.ndarray) -> tuple[float, float, float]:
-    from scipy import stats
-
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return math.nan, math.nan, math.nan
-    m = float(x.mean())
-    if x.size < 2:
-        return m, math.nan, math.nan
-    half = float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
-    return m, m - half, m + half
 
 
 def _replace_dir(tmp: Path, out: Path) -> None:
@@ -432,12 +421,8 @@ def _participant_table(screened: pd.DataFrame, enrolled: pd.DataFrame, visits: p
             dose.append(0.0)
             unit.append("")
             continue
-        from isletsim.therapy.graft import load_islet_product
-
-        prod = load_islet_product(arm.product)  # type: ignore[arg-type]
-        dose.append(float(prod.named_doses[arm.dose]) if isinstance(arm.dose, str)
-                    else float(arm.dose))  # fmt: skip
-        unit.append(prod.dose_unit)
+        dose.append(dose_value(arm, arm.dose))
+        unit.append(load_islet_product(arm.product).dose_unit)  # type: ignore[arg-type]
     out["dose"] = dose
     out["dose_unit"] = unit
     for col, src in (("baseline_hba1c_pct", "hba1c_pct"), ("baseline_tir_pct", "tir_pct"),

@@ -266,10 +266,10 @@ def _courses(enrolled: pd.DataFrame, protocol: Protocol, seed: int,
             arm = arms[name]
             if arm.product != product:
                 continue
-            dose[k] = _dose_value(arm, arm.dose)
+            dose[k] = dose_value(arm, arm.dose)
             regimen[k] = get_safety_regimen(arm.immunosuppression).graft_regimen.name
             if arm.redosing is not None:
-                dose2[k] = _dose_value(arm, arm.redosing.dose)
+                dose2[k] = dose_value(arm, arm.redosing.dose)
                 redose_day[k] = arm.redosing.day
                 always[k] = arm.redosing.condition == "always"
         for reg in sorted(set(regimen)):
@@ -314,7 +314,8 @@ def _sum(parts: list[GraftCourse]) -> GraftCourse:
     return total
 
 
-def _dose_value(arm: Arm, dose: float | str) -> float:
+def dose_value(arm: Arm, dose: float | str) -> float:
+    """A dose of ``arm`` in its product's unit (named doses resolved from the product file)."""
     from isletsim.therapy.graft import load_islet_product
 
     if isinstance(dose, str):
