@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -41,12 +42,16 @@ def recording(protocol, seed, reps):
 
 
 def killer(protocol, seed, reps):
-    """Kill this worker process the first time (marker file $REPLICATE_MARKER)."""
+    """Kill this worker process the first time (marker file $REPLICATE_MARKER, created
+    atomically so that two workers racing for it kill only one of them)."""
     marker = Path(os.environ["REPLICATE_MARKER"])
-    if not marker.exists():
-        marker.write_text("killed")
-        os._exit(13)
-    return run_batch(protocol, seed, reps)
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return run_batch(protocol, seed, reps)
+    os.write(fd, b"killed")
+    os.close(fd)
+    os._exit(13)
 '''
 
 
@@ -63,11 +68,24 @@ def helpers(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
-def cluster(helpers):
+def dask_marker(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Marker of the killed-worker test, fixed for the cluster's lifetime."""
+    return tmp_path_factory.mktemp("dask-killer") / "marker"
+
+
+@pytest.fixture(scope="module")
+def cluster(helpers, dask_marker):
     distributed = pytest.importorskip("distributed")
+    # the environment is given to the nannies, so a worker restarted after a death still
+    # finds the helpers module and the marker
+    env = {
+        "REPLICATE_MARKER": str(dask_marker),
+        "PYTHONPATH": os.pathsep.join([str(Path(helpers.__file__).parent),
+                                       os.environ.get("PYTHONPATH", "")]),
+    }  # fmt: skip
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=None, env=env,
     ) as c:  # fmt: skip
         yield c
 
@@ -168,12 +186,12 @@ def test_killed_local_worker_is_retried(proto, helpers, tmp_path, monkeypatch, l
     _same(local_oc, oc)
 
 
-def test_killed_dask_worker_is_retried(proto, helpers, cluster, tmp_path, monkeypatch,
+def test_killed_dask_worker_is_retried(proto, helpers, cluster, dask_marker,
                                        local_oc) -> None:  # fmt: skip
-    _setenv_workers(cluster, "REPLICATE_MARKER", str(tmp_path / "marker"))
+    assert not dask_marker.exists()
     oc = run_replicates(proto, 2, SEED, executor="dask", address=cluster.scheduler_address,
                         batch_size=1, batch_fn=helpers.killer)  # fmt: skip
-    assert (tmp_path / "marker").exists()
+    assert dask_marker.exists()
     _same(local_oc, oc)
 
 
