@@ -212,6 +212,41 @@ def test_record_from_minute_keeps_the_tail_only(run):
         simulate(["adult#001"], 1, MEALS, record_from_minute=2000)
 
 
+@pytest.mark.parametrize(("first", "every"), [(0, 5), (1000, 5), (7, 4), (2, 1440), (1439, 7)])
+def test_record_every_keeps_states_at_the_grid_and_sums_amounts(run, first, every):
+    """States every ``every`` minutes from ``first``; amounts summed over [m, m + every);
+    the 3-minute control period of BasalBolus does not divide the interval."""
+    thin = simulate(["adult#001", "child#003", "adolescent#005"], 1, MEALS, BasalBolus(),
+                    record_from_minute=first, record_every=every)  # fmt: skip
+    minutes = np.arange(first, 1441, every)
+    np.testing.assert_array_equal(thin.trace_minutes, minutes)
+    for k, v in run.trace.items():
+        if k in ("carbs_g", "insulin_u"):
+            full = v[:, first:]
+            pad = -full.shape[1] % every
+            sums = np.pad(full, ((0, 0), (0, pad))).reshape(3, -1, every).sum(axis=2)
+            np.testing.assert_allclose(thin.trace[k], sums, rtol=1e-12, atol=1e-15)
+        else:
+            np.testing.assert_array_equal(thin.trace[k], v[:, minutes])
+    frame = thin.to_frame()
+    assert frame.minute.tolist()[: len(minutes)] == minutes.tolist()
+    assert thin.trace["insulin_u"].sum() == pytest.approx(run.trace["insulin_u"][:, first:].sum())
+
+
+def test_record_columns_keeps_only_those(run):
+    some = simulate(["adult#001", "child#003", "adolescent#005"], 1, MEALS, BasalBolus(),
+                    record_every=5, record_columns=["cgm_mg_dl", "insulin_u"])  # fmt: skip
+    assert set(some.trace) == {"cgm_mg_dl", "insulin_u"}
+    np.testing.assert_array_equal(some.trace["cgm_mg_dl"], run.trace["cgm_mg_dl"][:, ::5])
+    assert list(some.to_frame().columns) == ["participant", "minute", "cgm_mg_dl", "insulin_u"]
+    for bad in (["glucose"], [], ["cgm_mg_dl", "cgm_mg_dl"]):
+        with pytest.raises(ValueError, match="record_columns"):
+            simulate(["adult#001"], 1, MEALS, record_columns=bad)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="record_every"):
+            simulate(["adult#001"], 1, MEALS, record_every=bad)
+
+
 class _TreatLows(BasalBolus):
     """Basal-bolus plus 15 g whenever true plasma glucose is below 80 mg/dL (test policy)."""
 
@@ -246,3 +281,16 @@ def test_policy_carbs_are_eaten_but_not_bolused():
     assert len(bolus_starts) == 3
     obs = policy.seen[10]
     np.testing.assert_allclose(obs.glucose_plasma_mg_dl, r.trace["glucose_plasma_mg_dl"][:, obs.t])
+
+
+def test_default_threads_from_environment(monkeypatch):
+    from isletsim.engine import THREADS_ENV, default_threads
+
+    monkeypatch.setenv(THREADS_ENV, "3")
+    assert default_threads() == 3
+    for bad in ("0", "two"):
+        monkeypatch.setenv(THREADS_ENV, bad)
+        with pytest.raises(ValueError, match=THREADS_ENV):
+            default_threads()
+    monkeypatch.delenv(THREADS_ENV)
+    assert default_threads() >= 1

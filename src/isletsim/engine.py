@@ -53,10 +53,11 @@ class SimulationResult:
     final_state : (N, n_states) state at the end.
     stats : (N, len(solver.STAT_COLUMNS)) running statistics of subcutaneous glucose over
         minutes 1..T.
-    trace : dict of (N, T+1-first_minute) arrays per :data:`TRACE_COLUMNS` (only when
-        recorded); column k is minute ``first_minute + k``.
+    trace : dict of (N, K) arrays per recorded column of :data:`TRACE_COLUMNS` (only when
+        recorded); column k is minute ``m = first_minute + k * record_every``, K =
+        ``(T - first_minute) // record_every + 1``.
         State columns are the value at the minute; ``carbs_g`` and ``insulin_u`` are the
-        amounts delivered during [m, m+1) (zero at the last minute).
+        amounts delivered during [m, m + record_every) (nothing after the last minute).
     therapy : name of the therapy policy.
     daily_mean_glucose : (N, days) mean subcutaneous glucose of each simulated day (mg/dL),
         kept even without per-minute history (for HbA1c, :meth:`hba1c`).
@@ -72,6 +73,15 @@ class SimulationResult:
     states: np.ndarray | None = None
     daily_mean_glucose: np.ndarray | None = None
     first_minute: int = 0
+    record_every: int = 1
+
+    @property
+    def trace_minutes(self) -> np.ndarray:
+        """The simulated minute of each column of :attr:`trace`."""
+        if not self.trace:
+            return np.zeros(0, dtype=np.int64)
+        k = next(iter(self.trace.values())).shape[1]
+        return self.first_minute + self.record_every * np.arange(k, dtype=np.int64)
 
     def summary(self) -> pd.DataFrame:
         """Per participant: mean and SD of subcutaneous glucose and % time in ranges."""
@@ -98,15 +108,16 @@ class SimulationResult:
         """One row per participant and minute (needs ``record=True``)."""
         if not self.trace:
             raise ValueError("no per-minute history: run simulate(..., record=True)")
-        n, t1 = self.trace["glucose_sc_mg_dl"].shape
+        minutes = self.trace_minutes
+        n, t1 = len(self.participants), minutes.shape[0]
         data = {
             "participant": pd.Categorical(np.repeat(self.participants, t1),
                                           categories=self.participants),
-            "minute": np.tile(np.arange(self.first_minute, self.first_minute + t1,
-                                        dtype=np.int32), n),
+            "minute": np.tile(minutes.astype(np.int32), n),
         }
         for col in TRACE_COLUMNS:
-            data[col] = self.trace[col].reshape(-1)
+            if col in self.trace:
+                data[col] = self.trace[col].reshape(-1)
         return pd.DataFrame(data)
 
     def hba1c(self, baseline_glucose=None, rbc_lifespan_days=None) -> np.ndarray:
@@ -142,7 +153,7 @@ class SimulationResult:
         fig = Figure(figsize=(9, 3.5), layout="constrained")
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
-        hours = (self.first_minute + np.arange(self.trace[column].shape[1])) / 60.0
+        hours = self.trace_minutes / 60.0
         if column.startswith("glucose") or column.startswith("cgm"):
             ax.axhspan(70, 180, color="tab:green", alpha=0.08, label="70-180 mg/dL")
         for name in names:
@@ -172,6 +183,26 @@ class SimulationResult:
         )
 
 
+#: Environment variable that sets :func:`default_threads` (e.g. in worker processes that
+#: share the machine with others).
+THREADS_ENV = "ISLETSIM_THREADS"
+
+
+def default_threads() -> int:
+    """Threads :func:`simulate` uses when not told: ``$ISLETSIM_THREADS`` if set, else the
+    CPUs this process may use."""
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if value:
+        try:
+            n = int(value)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise ValueError(f"{THREADS_ENV} must be an integer >= 1, got {value!r}")
+        return n
+    return len(os.sched_getaffinity(0))
+
+
 def _as_patients(patients: Sequence[str] | pd.DataFrame | str) -> pd.DataFrame:
     if isinstance(patients, pd.DataFrame):
         return patients
@@ -191,6 +222,8 @@ def simulate(
     insulin_sensitivity: np.ndarray | Callable[[float], np.ndarray] | None = None,
     record: bool = True,
     record_from_minute: int = 0,
+    record_every: int = 1,
+    record_columns: Sequence[str] | None = None,
     record_states: bool = False,
     substeps: int = 1,
     threads: int | None = None,
@@ -233,14 +266,21 @@ def simulate(
     record_from_minute
         With ``record``, keep the history only from this minute on (e.g. the last day of a
         long run before a test); ``SimulationResult.first_minute`` says where it starts.
+    record_every
+        With ``record``, keep one column every ``record_every`` minutes from
+        ``record_from_minute``: states (glucose, CGM, insulin, C-peptide, glucagon) at those
+        minutes and the carbohydrate and insulin delivered since the previous column (e.g. 5
+        for a trial's CGM at its 5-minute sampling; memory falls by that factor).
+    record_columns
+        With ``record``, the columns of :data:`TRACE_COLUMNS` to keep (default all).
     record_states
         Also keep the full state vector every minute (``SimulationResult.states``, memory
         n_states x 8 bytes per participant-minute; for validation and debugging).
     substeps
         RK4 steps per minute (1 meets the reference tolerances; see ``validate``).
     threads
-        Threads to spread participants over (default: the CPUs this process may use).
-        Results do not depend on it: participants are independent.
+        Threads to spread participants over (default :func:`default_threads`). Results do
+        not depend on it: participants are independent.
     progress
         Called as ``progress(minutes_done, minutes_total)`` as the slowest chunk advances.
 
@@ -272,8 +312,20 @@ def simulate(
     names = [str(s) for s in table["Name"]] if "Name" in table else [str(i) for i in table.index]
     if not 0 <= record_from_minute <= total:
         raise ValueError(f"record_from_minute must be within 0..{total}, got {record_from_minute}")
+    if isinstance(record_every, bool) or not isinstance(record_every, int | np.integer) or (
+        record_every < 1
+    ):
+        raise ValueError(f"record_every must be an integer >= 1, got {record_every!r}")
+    columns = tuple(TRACE_COLUMNS if record_columns is None else record_columns)
+    unknown = [c for c in columns if c not in TRACE_COLUMNS]
+    if unknown or not columns or len(set(columns)) != len(columns):
+        raise ValueError(
+            f"record_columns must be distinct names from {list(TRACE_COLUMNS)}, got "
+            f"{list(columns)}"
+        )
+    plan = _RecordPlan(int(record_from_minute), int(record_every), columns) if record else None
 
-    n_threads = threads if threads is not None else len(os.sched_getaffinity(0))
+    n_threads = threads if threads is not None else default_threads()
     n_chunks = max(1, min(n_threads, n // MIN_CHUNK))
     bounds = np.linspace(0, n, n_chunks + 1).round().astype(int)
     chunks = [(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
@@ -294,8 +346,8 @@ def simulate(
         a, b = chunks[k]
         whole = len(chunks) == 1  # one chunk: no per-step slicing
         return _simulate_chunk(
-            table.iloc[a:b], events.slice(a, b), therapy, sensor, total, record,
-            int(record_from_minute), record_states, substeps, lambda t: report(k, t),
+            table.iloc[a:b], events.slice(a, b), therapy, sensor, total, plan,
+            record_states, substeps, lambda t: report(k, t),
             phi_of_day if whole else (lambda day: phi_of_day(day)[a:b]),
             si_of_day if whole else (lambda day: si_of_day(day)[a:b]),
         )  # fmt: skip
@@ -312,16 +364,20 @@ def simulate(
                 f"participant {names[chunks[k][0] + i]!r}: state {model.STATES[state]} became "
                 f"non-finite at minute {minute}"
             )
+    def joined(arrays: list[np.ndarray]) -> np.ndarray:
+        return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+
     return SimulationResult(
         participants=names,
         minutes=total,
-        final_state=np.concatenate([c.x for c in parts]),
-        stats=np.concatenate([c.stats for c in parts]),
-        trace={k: np.concatenate([c.trace[k] for c in parts]) for k in parts[0].trace},
+        final_state=joined([c.x for c in parts]),
+        stats=joined([c.stats for c in parts]),
+        trace={k: joined([c.trace[k] for c in parts]) for k in parts[0].trace},
         therapy=type(therapy).__name__,
-        states=np.concatenate([c.states for c in parts]) if record_states else None,
-        daily_mean_glucose=np.concatenate([c.daily_mean for c in parts]),
+        states=joined([c.states for c in parts]) if record_states else None,
+        daily_mean_glucose=joined([c.daily_mean for c in parts]),
         first_minute=int(record_from_minute) if record else 0,
+        record_every=int(record_every) if record else 1,
     )
 
 
@@ -455,6 +511,62 @@ def _any_error(err: np.ndarray) -> bool:
     return False
 
 
+#: Trace columns that are amounts delivered over a minute (summed over a recording interval).
+_AMOUNT_COLUMNS = frozenset({"carbs_g", "insulin_u"})
+
+
+@dataclass(frozen=True)
+class _RecordPlan:
+    """What to record: from ``first`` minute, every ``every`` minutes, these ``columns``."""
+
+    first: int
+    every: int
+    columns: tuple[str, ...]
+
+
+class _Recorder:
+    """Keeps the recorded history of one chunk from the solver's per-call buffer.
+
+    The solver writes every minute of a control step into ``buffer`` (N, period, len(TRACE));
+    :meth:`store` copies the states at the recorded minutes and adds the delivered amounts
+    to their interval (compiled, :func:`_store_minutes`), so memory is ``len(columns) x 8``
+    bytes per participant per ``every`` minutes and the per-minute buffer stays in cache.
+    """
+
+    def __init__(self, plan: _RecordPlan, n: int, total: int, period: int) -> None:
+        self.first, self.every = plan.first, plan.every
+        slots = (total - plan.first) // plan.every + 1
+        self.out = np.zeros((len(plan.columns), n, slots))
+        self.trace = {c: self.out[k] for k, c in enumerate(plan.columns)}
+        self.columns = np.array([TRACE_COLUMNS.index(c) for c in plan.columns], dtype=np.int64)
+        self.amount = np.array([c in _AMOUNT_COLUMNS for c in plan.columns], dtype=np.bool_)
+        self.buffer = np.zeros((n, max(int(period), 1), len(TRACE_COLUMNS)))
+
+    def store(self, t: int, step: int) -> None:
+        """Keep what the buffer holds for minutes ``t .. t + step - 1``."""
+        _store_minutes(self.buffer, t, step, self.first, self.every, self.columns, self.amount,
+                       self.out)  # fmt: skip
+
+
+@nb.njit(cache=True, nogil=True)
+def _store_minutes(buf, t, step, first, every, columns, amount, out):
+    """Minutes ``t + k`` (k < step, at or after ``first``) of ``buf`` into their slots
+    ``(t + k - first) // every`` of ``out``: states at the slot's first minute, amounts
+    added (in minute order)."""
+    for k in range(max(first - t, 0), step):
+        m = t + k - first
+        slot = m // every
+        on_grid = m % every == 0
+        for c in range(columns.shape[0]):
+            col = columns[c]
+            if amount[c]:
+                for i in range(buf.shape[0]):
+                    out[c, i, slot] += buf[i, k, col]
+            elif on_grid:
+                for i in range(buf.shape[0]):
+                    out[c, i, slot] = buf[i, k, col]
+
+
 #: Fewest participants worth a thread of their own.
 MIN_CHUNK = 256
 
@@ -475,8 +587,7 @@ def _simulate_chunk(
     therapy: Therapy,
     sensor: CGM,
     total: int,
-    record: bool,
-    rec_start: int,
+    plan: _RecordPlan | None,
     record_states: bool,
     substeps: int,
     progress: Callable[[int], None],
@@ -501,7 +612,9 @@ def _simulate_chunk(
     ev_cursor = events.ptr[:-1].copy()
     stats = solver.new_stats(n)
     err = np.full((n, 2), -1, dtype=np.int64)
-    rec = np.zeros((n, total + 1 - rec_start, len(TRACE_COLUMNS)) if record else (1, 1, 1))
+    record = plan is not None
+    recorder = _Recorder(plan, n, total, period) if plan is not None else None
+    rec = recorder.buffer if recorder is not None else np.zeros((1, 1, 1))
     states = np.zeros((n, total + 1, model.N_STATES)) if record_states else np.zeros((1, 1, 1))
 
     no_carbs = np.zeros(n)
@@ -533,9 +646,11 @@ def _simulate_chunk(
             ev_ptr, ev_minute, ev_grams, ev_cursor,
             sample_period, cgm, cgm_lo, cgm_hi,
             obs_cgm, obs_announced,
-            record, rec_start, rec, record_states, states,
+            record, t, rec, record_states, states,
             stats, err,
         )  # fmt: skip
+        if recorder is not None:
+            recorder.store(t, step)
         if _any_error(err):
             i = int(np.argmax(err[:, 0] >= 0))
             return _Chunk(x, stats, {}, None, (i, int(err[i, 0]), int(err[i, 1])))
@@ -549,9 +664,10 @@ def _simulate_chunk(
         progress(t)
 
     trace = {}
-    if record:
-        solver.record_all(rec, total - rec_start, x, p, cgm)
-        trace = {c: rec[:, :, k] for k, c in enumerate(TRACE_COLUMNS)}
+    if recorder is not None:
+        solver.record_all(rec, 0, x, p, cgm)  # the last minute: state, nothing delivered
+        recorder.store(total, 1)
+        trace = recorder.trace
     if record_states:
         states[:, total] = x
     daily_mean = np.diff(day_sum, axis=1) / np.diff(day_cnt)

@@ -259,3 +259,23 @@ def test_titration_log_is_empty_without_titration_and_clears():
     assert isinstance(policy.titration_log, pd.DataFrame) and policy.titration_log.empty
     policy.clear()
     assert policy.titration_log.empty
+
+
+def test_compiled_bolus_behaviour_equals_the_array_path():
+    """The compiled path of ``grams_to_bolus`` (float64 (N,) arrays) makes the same draws,
+    decisions and doses as the numpy path taken for other inputs (here: float32)."""
+    behaviour = BolusBehaviour(carb_bias_sd_log=0.2, carb_noise_cv=0.3, missed_probability=0.2,
+                               late_probability=0.3, seed=5)  # fmt: skip
+    keys = [f"p{i}" for i in range(40)]
+    fast, slow = behaviour.bind(keys), behaviour.bind(keys)
+    rng = np.random.default_rng(1)
+    for t in range(0, 3000, 5):  # long enough to refill the blocks of draws
+        grams = np.where(rng.random(40) < 0.3, rng.uniform(10, 90, 40), 0.0).astype(np.float32)
+        a = fast.grams_to_bolus(t, grams.astype(np.float64))
+        b = slow.grams_to_bolus(t, grams)
+        np.testing.assert_allclose(a, b, rtol=1e-14, atol=0)
+    for name in ("meals", "missed", "late", "cursor"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name))
+    np.testing.assert_allclose(fast.pending_g, slow.pending_g, rtol=1e-14)
+    np.testing.assert_array_equal(fast.due_t, slow.due_t)
+    assert fast.late.sum() > 0 and fast.missed.sum() > 0

@@ -490,14 +490,18 @@ class BoundBolusBehaviour:
         self.missed = np.zeros(n, dtype=np.int64)
         self.late = np.zeros(n, dtype=np.int64)
 
-    def _next_draws(self, idx: np.ndarray) -> np.ndarray:
-        for i in idx[self.cursor[idx] >= _BLOCK]:
+    def _refill(self, idx: np.ndarray) -> None:
+        """A new block of draws for participants ``idx`` (from their own streams)."""
+        for i in idx:
             g = self.rngs[i]
             block = np.empty((_BLOCK, 4))
             block[:, 0] = g.standard_normal(_BLOCK)
             block[:, 1:] = g.random((_BLOCK, 3))
             self.draws[i] = block
             self.cursor[i] = 0
+
+    def _next_draws(self, idx: np.ndarray) -> np.ndarray:
+        self._refill(idx[self.cursor[idx] >= _BLOCK])
         out = self.draws[idx, self.cursor[idx]]
         self.cursor[idx] += 1
         return out
@@ -523,9 +527,20 @@ class BoundBolusBehaviour:
             type(announced_g) is np.ndarray and announced_g.dtype is _F64
             and announced_g.shape == self.due_t.shape
         ):  # fmt: skip
-            # no meal this period (most periods): only late boluses fall due (compiled)
+            # the compiled path; it declines (touching nothing) when a participant who
+            # announced a meal has used up their block of draws, which are refilled here
             out = np.empty(announced_g.shape[0])
-            if _late_boluses_only(t, announced_g, self.pending_g, self.due_t, out):
+            b = self.b
+            args = (
+                t, announced_g, self.draws, self.cursor, self.bias, self.sigma,
+                b.missed_probability, b.late_probability, b.late_min_delay_min,
+                b.late_max_delay_min - b.late_min_delay_min,
+                self.meals, self.missed, self.late, self.pending_g, self.due_t, out,
+            )  # fmt: skip
+            if _grams_to_bolus_kernel(*args):
+                return out
+            self._refill(np.flatnonzero((announced_g > 0) & (self.cursor >= _BLOCK)))
+            if _grams_to_bolus_kernel(*args):
                 return out
         b = self.b
         out = np.zeros_like(announced_g, dtype=np.float64)
@@ -555,18 +570,35 @@ class BoundBolusBehaviour:
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
-def _late_boluses_only(t, announced_g, pending_g, due_t, out):
-    """The end of ``grams_to_bolus`` when no participant announced a meal.
+def _grams_to_bolus_kernel(t, announced_g, draws, cursor, bias, sigma, p_missed, p_late,
+                           late_min, late_span, meals, missed, late, pending_g, due_t,
+                           out):  # fmt: skip
+    """``grams_to_bolus`` for (N,) float arrays, the same operations per participant.
 
-    Returns False, touching nothing, when some participant did (the caller then takes the
-    general path); else fills ``out`` with the late boluses due at ``t`` and returns True.
+    Returns False, touching nothing, when a participant who announced a meal has no draw
+    left in their block (the caller refills it and calls again).
     """
     n = out.shape[0]
+    block = draws.shape[1]
     for i in range(n):
-        if announced_g[i] > 0:
+        if announced_g[i] > 0 and cursor[i] >= block:
             return False
     for i in range(n):
         out[i] = 0.0
+        if announced_g[i] > 0:
+            c = cursor[i]
+            cursor[i] = c + 1
+            meals[i] += 1
+            noise = np.exp(sigma * draws[i, c, 0] - 0.5 * sigma**2)
+            est = announced_g[i] * bias[i] * noise
+            if draws[i, c, 1] < p_missed:
+                missed[i] += 1
+            elif draws[i, c, 2] < p_late:
+                late[i] += 1
+                pending_g[i] += est
+                due_t[i] = min(due_t[i], t + (late_min + draws[i, c, 3] * late_span))
+            else:
+                out[i] = est
         if due_t[i] <= t:
             out[i] = out[i] + pending_g[i]
             pending_g[i] = 0.0

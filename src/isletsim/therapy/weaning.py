@@ -310,6 +310,30 @@ def _log_dtype(column: str) -> str:
     )
 
 
+@nb.njit(cache=True, nogil=True)
+def _track_postmeal_kernel(t, announced, cgm, postmeal, postmeal_at, next_due, check_min):
+    """Post-meal CGM readings (``_track_postmeal``): readings due at ``t`` are added to
+    ``postmeal`` (sum, count); a meal announced by someone with no reading pending schedules
+    one ``check_min`` later. Returns the earliest pending reading (``_NEVER`` if none)."""
+    n = cgm.shape[0]
+    if t >= next_due:
+        next_due = _NEVER
+        for i in range(n):
+            at = postmeal_at[i]
+            if at >= 0 and t >= at:
+                postmeal[0, i] += cgm[i]
+                postmeal[1, i] += 1.0
+                postmeal_at[i] = -1
+            elif at >= 0 and at < next_due:
+                next_due = at
+    for i in range(n):
+        if announced[i] > 0 and postmeal_at[i] < 0:
+            postmeal_at[i] = t + check_min
+            if t + check_min < next_due:
+                next_due = t + check_min
+    return next_due
+
+
 @nb.njit(cache=True, nogil=True, error_model="numpy")
 def _accumulate_kernel(cgm, window, day, day_low_minutes, hypo_check_mg_dl, period):
     """``_BoundWeaning._accumulate`` in place: count, sum, <70, <54, >180 and low minutes."""
@@ -525,20 +549,16 @@ class _BoundWeaning(BoundTherapy):
 
     def _track_postmeal(self, t: int, announced: np.ndarray, cgm: np.ndarray) -> None:
         """Read the CGM ``postmeal_check_min`` after each announced meal (one at a time)."""
-        if t >= self._postmeal_next:  # a reading is due for someone
-            due = (self.postmeal_at >= 0) & (t >= self.postmeal_at)
-            self.postmeal[0] += np.where(due, cgm, 0.0)
-            self.postmeal[1] += due
-            self.postmeal_at[due] = -1
-            pending = self.postmeal_at[self.postmeal_at >= 0]
-            self._postmeal_next = int(pending.min()) if pending.size else _NEVER
-        announced = np.asarray(announced)
-        if announced.any():
-            meal = (announced > 0) & (self.postmeal_at < 0)
-            if meal.any():
-                at = t + int(self.protocol.postmeal_check_min)
-                self.postmeal_at[meal] = at
-                self._postmeal_next = min(self._postmeal_next, at)
+        shape = self.postmeal_at.shape
+        announced = np.asarray(announced, dtype=np.float64)
+        if announced.shape != shape:
+            announced = np.broadcast_to(announced, shape)
+        if cgm.shape != shape:
+            cgm = np.broadcast_to(cgm, shape)
+        self._postmeal_next = _track_postmeal_kernel(
+            t, announced, cgm, self.postmeal, self.postmeal_at, self._postmeal_next,
+            int(self.protocol.postmeal_check_min),
+        )  # fmt: skip
 
     def _scaled(self, action: InsulinAction) -> InsulinAction:
         f = self.factor

@@ -65,7 +65,8 @@ def replicate_summary(result, replicate: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
 
-def run_batch(protocol: Protocol, seed: int, replicates: Sequence[int]) -> dict[str, pd.DataFrame]:
+def run_batch(protocol: Protocol, seed: int, replicates: Sequence[int], *,
+              threads: int | None = None) -> dict[str, pd.DataFrame]:  # fmt: skip
     """Run the replicate trials ``replicates`` of a design together and keep their endpoints.
 
     All participants of all replicates are simulated as one population (one engine run per
@@ -84,6 +85,9 @@ def run_batch(protocol: Protocol, seed: int, replicates: Sequence[int]) -> dict[
         Root seed of the design run (>= 0).
     replicates
         Replicate indices (>= 0, distinct).
+    threads
+        Threads of the engine (default: the CPUs this process may use); results do not
+        depend on it.
 
     Returns
     -------
@@ -91,7 +95,7 @@ def run_batch(protocol: Protocol, seed: int, replicates: Sequence[int]) -> dict[
         ``"endpoints"``: the endpoint table of every replicate with ``replicate`` and
         ``seed`` columns first; ``"summary"``: :data:`SUMMARY_COLUMNS` per replicate and arm.
     """
-    results = run_batch_results(protocol, seed, replicates)
+    results = run_batch_results(protocol, seed, replicates, keep_cgm=False, threads=threads)
     endpoints, summaries = [], []
     for k, result in results.items():
         ep = result.endpoints.copy()
@@ -107,9 +111,11 @@ def run_batch(protocol: Protocol, seed: int, replicates: Sequence[int]) -> dict[
     }
 
 
-def run_batch_results(protocol: Protocol, seed: int, replicates: Sequence[int]) -> dict:
+def run_batch_results(protocol: Protocol, seed: int, replicates: Sequence[int], *,
+                      keep_cgm: bool = True, threads: int | None = None) -> dict:  # fmt: skip
     """The full :class:`~isletsim.trial.result.TrialResult` of each replicate of a batch
-    (see :func:`run_batch`), keyed by replicate index."""
+    (see :func:`run_batch`), keyed by replicate index; ``keep_cgm=False`` leaves the
+    5-minute CGM tables empty (see :func:`~isletsim.trial.records.build_records`)."""
     from isletsim.therapy.graft import participant_streams
     from isletsim.trial import runner
     from isletsim.trial.records import build_events, build_records
@@ -142,11 +148,12 @@ def run_batch_results(protocol: Protocol, seed: int, replicates: Sequence[int]) 
     all_enrolled = pd.concat([enrolled[k] for k in ks], ignore_index=True)
     all_death = np.concatenate(death)
     runs, phi_all = runner.run_groups(
-        all_enrolled, protocol, runner.concat_inputs(inputs), int(seed)
+        all_enrolled, protocol, runner.concat_inputs(inputs), int(seed), threads=threads
     )
     all_safety = pd.concat([e for e in safety if len(e)], ignore_index=True) if any(
         len(e) for e in safety) else safety[0]  # fmt: skip
-    recs = build_records(runs, phi_all, all_enrolled, protocol, assay, all_death)
+    recs = build_records(runs, phi_all, all_enrolled, protocol, assay, all_death,
+                         keep_cgm=keep_cgm)  # fmt: skip
     events = build_events(runs, phi_all, all_enrolled, protocol, all_safety, all_death)
     out = {}
     start = 0

@@ -31,6 +31,10 @@ from isletsim.trial.assessments import MMTT_CLOCK_MIN
 from isletsim.trial.protocol import Protocol
 
 CGM_PERIOD_MIN = 5
+#: What the trial keeps of each engine run: every 5 minutes (the CGM's sampling; the MMTT
+#: samples and the drink are on that grid too), these columns (insulin summed per 5 minutes).
+TRACE_EVERY_MIN = CGM_PERIOD_MIN
+TRACE_COLUMNS = ("cgm_mg_dl", "insulin_u", "cpeptide_pmol_l")
 #: Delivered insulin below this per day counts as none (floating-point dust), U.
 NO_INSULIN_U = 1e-6
 
@@ -42,8 +46,8 @@ def _study_days(protocol: Protocol) -> int:
 
 
 def build_records(runs, phi_all, enrolled: pd.DataFrame, protocol: Protocol,
-                  assay_streams: list[np.random.Generator],
-                  death_day: np.ndarray) -> dict[str, pd.DataFrame]:  # fmt: skip
+                  assay_streams: list[np.random.Generator], death_day: np.ndarray,
+                  *, keep_cgm: bool = True) -> dict[str, pd.DataFrame]:  # fmt: skip
     """The ``cgm``, ``daily`` and ``visits`` tables and the per-participant baselines.
 
     Parameters
@@ -60,6 +64,9 @@ def build_records(runs, phi_all, enrolled: pd.DataFrame, protocol: Protocol,
         One generator per enrolled participant for the C-peptide assay error.
     death_day
         (N,) study day of death, ``inf`` if none.
+    keep_cgm
+        Build the 5-minute ``cgm`` table (False: an empty table, e.g. for replicate trials
+        that keep only endpoints; the visits are computed from the same readings).
     """
     p = protocol.protocol
     v = protocol.visits
@@ -78,14 +85,13 @@ def build_records(runs, phi_all, enrolled: pd.DataFrame, protocol: Protocol,
     cgm_parts, daily_parts, visit_rows = [], [], []
     for run in runs:
         res = run.result
-        trace = res.trace
+        trace, every = res.trace, res.record_every
         group_names = [str(s) for s in res.participants]
         k_global = np.array([index_of[nm] for nm in group_names])
-        cgm = trace["cgm_mg_dl"][:, ::CGM_PERIOD_MIN]
-        minutes = np.arange(cgm.shape[1]) * CGM_PERIOD_MIN
-        ins = trace["insulin_u"][:, : n_days * MINUTES_PER_DAY].reshape(
-            len(group_names), n_days, -1
-        )
+        cgm = trace["cgm_mg_dl"][:, :: CGM_PERIOD_MIN // every]
+        minutes = res.trace_minutes[:: CGM_PERIOD_MIN // every]
+        per_day = MINUTES_PER_DAY // every
+        ins = trace["insulin_u"][:, : n_days * per_day].reshape(len(group_names), n_days, -1)
         insulin_day = ins.sum(axis=2)
         glucose_day = np.asarray(res.daily_mean_glucose)[:, :n_days]
         run_in_mean = glucose_day[:, :run_in].mean(axis=1)
@@ -95,12 +101,13 @@ def build_records(runs, phi_all, enrolled: pd.DataFrame, protocol: Protocol,
             k = int(k_global[j])
             arm = arm_of[name]
             alive_until = death_day[k]  # study day (inf if alive)
-            keep = (minutes / MINUTES_PER_DAY - run_in) < alive_until
-            cgm_parts.append(pd.DataFrame({
-                "participant": name, "arm": arm,
-                "minute": minutes[keep] - run_in * MINUTES_PER_DAY,
-                "cgm_mg_dl": cgm[j, keep],
-            }))  # fmt: skip
+            if keep_cgm:
+                keep = (minutes / MINUTES_PER_DAY - run_in) < alive_until
+                cgm_parts.append(pd.DataFrame({
+                    "participant": name, "arm": arm,
+                    "minute": minutes[keep] - run_in * MINUTES_PER_DAY,
+                    "cgm_mg_dl": cgm[j, keep],
+                }))  # fmt: skip
             d_keep = (sim_days - run_in) < alive_until
             daily_parts.append(pd.DataFrame({
                 "participant": name, "arm": arm, "day": (sim_days - run_in)[d_keep],
@@ -113,17 +120,21 @@ def build_records(runs, phi_all, enrolled: pd.DataFrame, protocol: Protocol,
                     continue
                 visit_rows.append(_visit(
                     name, arm, day, run_in, v, cgm[j], minutes, insulin_day[j], hba1c[j],
-                    cpep[j], phi_days[k], assay_streams[k],
+                    cpep[j], every, phi_days[k], assay_streams[k],
                 ))  # fmt: skip
     return {
-        "cgm": tables.conform("cgm", pd.concat(cgm_parts, ignore_index=True)),
+        "cgm": tables.conform("cgm", pd.concat(cgm_parts, ignore_index=True))
+        if cgm_parts
+        else tables.empty("cgm"),
         "daily": tables.conform("daily", pd.concat(daily_parts, ignore_index=True)),
         "visits": tables.conform("visits", pd.DataFrame(visit_rows)),
     }
 
 
-def _visit(name, arm, day, run_in, v, cgm, minutes, insulin_day, hba1c, cpep, phi, rng) -> dict:
-    """One visit's assessments (module docstring)."""
+def _visit(name, arm, day, run_in, v, cgm, minutes, insulin_day, hba1c, cpep, every, phi,
+           rng) -> dict:  # fmt: skip
+    """One visit's assessments (module docstring); ``cpep`` is recorded every ``every``
+    minutes from minute 0."""
     sim_day = run_in + day
     lo, hi = (sim_day - v.cgm_window_days) * MINUTES_PER_DAY, sim_day * MINUTES_PER_DAY
     g = cgm[(minutes >= lo) & (minutes < hi)]
@@ -146,7 +157,7 @@ def _visit(name, arm, day, run_in, v, cgm, minutes, insulin_day, hba1c, cpep, ph
     if day in v.mmtt_days:
         drink = sim_day * MINUTES_PER_DAY + MMTT_CLOCK_MIN
         t = np.asarray(MMTT_SAMPLES_MIN)
-        true = cpep[drink + t]
+        true = cpep[(drink + t) // every]
         meas = measure_cpeptide(true, rng=rng, unit="pmol/L")
         value = np.asarray(meas.value, dtype=float)
         fasting = value[t <= 0]

@@ -80,6 +80,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from isletsim.engine import THREADS_ENV
 from isletsim.trial.batch import SUMMARY_COLUMNS, run_batch
 from isletsim.trial.protocol import Protocol, ProtocolError
 
@@ -282,6 +283,19 @@ def _batches(todo: Sequence[int], size: int) -> list[list[int]]:
     return out
 
 
+#: Participants a batch aims at: large populations amortise the per-control-step work of
+#: the policies; the engine keeps about 2.7 MB per participant-year (3 columns every 5 min).
+BATCH_PARTICIPANTS = 600
+
+
+def default_batch_size(protocols: Sequence[Protocol], n: int, workers: int) -> int:
+    """Replicates per task: about :data:`BATCH_PARTICIPANTS` enrolled participants (of the
+    largest design point), and at least one task per worker."""
+    enrolled = max(sum(a.n for a in p.arms) for p in protocols)
+    by_size = max(1, BATCH_PARTICIPANTS // max(enrolled, 1))
+    return max(1, min(by_size, math.ceil(n / workers)))
+
+
 # ------------------------------------------------------------------------------ executors
 def _usable_cores() -> int:
     try:
@@ -305,7 +319,8 @@ def _connect(address: str | None, workers: int | None) -> tuple[Any, Any]:
                 f"{CONNECT_TIMEOUT_S} s: {exc}"
             ) from None
     cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address=None)  # fmt: skip
+                           host="127.0.0.1", dashboard_address=None,
+                           env={THREADS_ENV: "1"})  # fmt: skip
     return Client(cluster, set_as_default=False), cluster
 
 
@@ -323,12 +338,20 @@ class _Job:
         self.attempts = 0
 
 
+def _init_local_worker(threads: int) -> None:
+    """A pool worker's engine threads: the usable cores shared among the workers."""
+    os.environ[THREADS_ENV] = str(threads)
+
+
 def _run_local(jobs: list[_Job], protos: list[Protocol], seed: int, workers: int,
                batch_fn: BatchFn, done: Callable[[_Job, pd.DataFrame], None]) -> None:  # fmt: skip
     ctx = multiprocessing.get_context("spawn")
     pending = list(jobs)
     while pending:
-        pool = cf.ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx)
+        pool = cf.ProcessPoolExecutor(
+            max_workers=min(workers, len(pending)), mp_context=ctx,
+            initializer=_init_local_worker, initargs=(max(1, _usable_cores() // workers),),
+        )  # fmt: skip
         retry: list[_Job] = []
         try:
             futures = {
@@ -405,7 +428,7 @@ def run_replicates(
     workers
         Worker processes (local default: usable cores; LocalCluster default: 2).
     batch_size
-        Replicates per task (default: ``ceil(n / (4 * workers))``, at most 50).
+        Replicates per task (default :func:`default_batch_size`).
     out
         Checkpoint directory (``design.json`` and ``parts/``); None keeps results in memory.
     resume
@@ -450,7 +473,7 @@ def run_replicates(
     points = sweep_points(protocol, sweep)
     protos = [p for _, p in points]
     nw = workers or (_usable_cores() if executor == "local" else 2)
-    size = batch_size or max(1, min(50, math.ceil(n / (4 * nw))))
+    size = batch_size or default_batch_size(protos, n, nw)
     design = _design(points, n, seed, sweep)
 
     # Checkpoint directory: validate before any work.
@@ -809,12 +832,14 @@ def _jsonable(v: Any) -> Any:
 
 
 __all__ = [
+    "BATCH_PARTICIPANTS",
     "CONTINUOUS_ENDPOINTS",
     "COUNTS",
     "RETRIES",
     "SWEEP_KEYS",
     "OperatingCharacteristics",
     "ReplicateError",
+    "default_batch_size",
     "run_replicates",
     "sweep_points",
 ]

@@ -60,6 +60,7 @@ from isletsim.trial.assessments import (
     with_test_drinks,
 )
 from isletsim.trial.protocol import Arm, Protocol
+from isletsim.trial.records import TRACE_COLUMNS, TRACE_EVERY_MIN
 from isletsim.variability import InsulinSensitivity
 
 #: Purposes of the children of the root seed (their order is part of the seed contract).
@@ -183,7 +184,8 @@ def _standard_care(kind: str, seed: int) -> Therapy:
         # the pump acts on each 5-minute CGM reading, as sensor-augmented pumps do
         return PumpTherapy(basal_bolus=BasalBolus(control_period_min=5), behaviour=behaviour)
     if kind == "aid":
-        return AutomatedInsulinDelivery()
+        # hybrid loop: the participant still boluses for meals, with the same behaviour
+        return AutomatedInsulinDelivery(behaviour=behaviour)
     raise ValueError(f"unknown standard-care therapy {kind!r}; allowed: 'mdi', 'pump', 'aid'")
 
 
@@ -204,7 +206,8 @@ class _GroupPhi:
 
     The redosing condition ``insulin_dependent`` is read from the group's weaning policy
     (insulin not stopped) on the first control step at or after the redosing day. The
-    fraction is evaluated on an hourly grid (the graft changes over days).
+    fraction is evaluated on an hourly grid (the graft changes over days), a day of hours
+    at a time.
     """
 
     def __init__(self, phi: _GraftFraction, idx: np.ndarray,
@@ -213,6 +216,20 @@ class _GroupPhi:
         self.redose_day = phi.redose_day[idx]
         self.decided = ~np.isfinite(self.redose_day)
         self._cache: tuple[float, np.ndarray] | None = None
+        self._blocks: dict[str, tuple[int, np.ndarray]] = {}
+
+    def _hourly(self, which: str, hour: int) -> np.ndarray:
+        """phi of course ``which`` (``first``/``second``) at ``hour`` (read-only (n,) row of
+        a block of 24 hours computed together)."""
+        start = hour - hour % 24
+        have = self._blocks.get(which)
+        if have is None or have[0] != start:
+            course = getattr(self.phi, which)
+            days = np.arange(start, start + 24, dtype=float) / 24.0
+            block = np.ascontiguousarray(course.phi(days)[self.idx].T)
+            block.flags.writeable = False
+            have = self._blocks[which] = (start, block)
+        return have[1][hour - start]
 
     def _decide(self, due: np.ndarray) -> None:
         new = due & ~self.decided
@@ -227,17 +244,18 @@ class _GroupPhi:
         self.decided |= new
 
     def __call__(self, day: float) -> np.ndarray:
-        key = math.floor(day * 24.0) / 24.0  # hourly: the graft changes over days
+        hour = math.floor(day * 24.0)  # hourly: the graft changes over days
+        key = hour / 24.0
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
-        phi = self.phi.first.phi(key)[self.idx]  # a new array: the cache below owns it
+        phi = self._hourly("first", hour)  # read-only: the engine validates it once
         if self.phi.second is not None:
             due = key >= self.redose_day
             self._decide(due)
             given = self.phi.given[self.idx] & due
             if given.any():
-                phi = phi + np.where(given, self.phi.second.phi(key)[self.idx], 0.0)
-        phi.flags.writeable = False  # the engine validates a read-only array once
+                phi = phi + np.where(given, self._hourly("second", hour), 0.0)
+                phi.flags.writeable = False
         self._cache = (key, phi)
         return phi
 
@@ -419,11 +437,14 @@ def run_groups(
     policy_seed: int,
     *,
     progress: Callable[[int, int], None] | None = None,
+    threads: int | None = None,
 ) -> tuple[list[GroupRun], _GraftFraction]:
     """Simulate every enrolled participant (run-in and follow-up) in therapy groups.
 
     ``policy_seed`` roots the bolus-behaviour and self-care streams, which are keyed on the
-    participant names (unique across the trials run together).
+    participant names (unique across the trials run together). ``threads`` is passed to
+    :func:`~isletsim.engine.simulate` (results do not depend on it). Each run keeps
+    ``records.TRACE_COLUMNS`` every ``records.TRACE_EVERY_MIN`` minutes.
     """
     p = protocol.protocol
     days = p.run_in_days + p.follow_up_days + 1  # through the final visit day
@@ -470,8 +491,9 @@ def run_groups(
                 progress(offset + done, total_minutes)
 
         result = simulate(rows, days, sub_meals, care, graft_fraction=phi_group,
-                          insulin_sensitivity=sensitivity.subset(idx),
-                          record=True, progress=report)  # fmt: skip
+                          insulin_sensitivity=sensitivity.subset(idx), record=True,
+                          record_every=TRACE_EVERY_MIN, record_columns=TRACE_COLUMNS,
+                          threads=threads, progress=report)  # fmt: skip
         done_before += days * MINUTES_PER_DAY
         runs.append(GroupRun(enrolled.iloc[idx], result, care, wean, drinks))
     return runs, phi_all
