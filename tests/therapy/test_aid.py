@@ -17,6 +17,7 @@ from isletsim.therapy.aid import (
 )
 from isletsim.therapy.base import Observation, basal_u_per_min
 from isletsim.therapy.pump import Pump
+from isletsim.therapy.regimens import BolusBehaviour
 
 ADULTS = [f"adult#{i:03d}" for i in range(1, 11)]
 MEALS = "07:00=45,12:00=70,18:00=80"
@@ -216,3 +217,82 @@ def test_overrides_change_the_loop() -> None:
         therapy=AutomatedInsulinDelivery({"target_mg_dl": 150.0}),
     )
     assert (low.summary()["mean_glucose_mg_dl"] < high.summary()["mean_glucose_mg_dl"]).all()
+
+
+# ----------------------------------------------------------------------------- bolus behaviour
+def _behaviour(**kw: float) -> BolusBehaviour:
+    return BolusBehaviour(**kw, seed=3)
+
+
+def test_perfect_behaviour_is_the_default_and_changes_nothing() -> None:
+    names = ADULTS[:3]
+    default = isl.simulate(names, days=1, meals=MEALS, therapy=AutomatedInsulinDelivery())
+    perfect = isl.simulate(
+        names, days=1, meals=MEALS,
+        therapy=AutomatedInsulinDelivery(behaviour=BolusBehaviour.perfect()),
+    )  # fmt: skip
+    np.testing.assert_array_equal(default.trace["insulin_u"], perfect.trace["insulin_u"])
+
+
+def test_missed_bolus_gives_no_meal_bolus_and_no_correction() -> None:
+    table = select_patients(["adult#001", "adult#002"])
+    bound = AutomatedInsulinDelivery(
+        pump=Pump.ideal(), behaviour=_behaviour(missed_probability=1.0)
+    ).bind(table)
+    act = bound.decide(_obs(0, [200.0, 200.0]))
+    np.testing.assert_array_equal(act.meal_bolus_u_per_g, 0.0)  # no bolus at the meal minute
+    act = bound.decide(_obs(5, [200.0, 200.0], announced=[50.0, 50.0]))
+    np.testing.assert_array_equal(act.bolus_u_per_min, 0.0)
+    assert bound.behaviour.missed.tolist() == [1, 1]
+
+
+def test_carb_counting_bias_scales_the_meal_bolus_given_at_the_decision() -> None:
+    table = select_patients(["adult#001", "adult#002"])
+    bound = AutomatedInsulinDelivery(
+        pump=Pump.ideal(), behaviour=_behaviour(carb_bias_median=0.5)
+    ).bind(table)
+    bound.decide(_obs(0, [130.0, 200.0]))
+    act = bound.decide(_obs(5, [130.0, 200.0], announced=[60.0, 60.0]))
+    cr, cf = table["CR"].to_numpy(float), table["CF"].to_numpy(float)
+    given = act.bolus_u_per_min * act.bolus_minutes
+    # 130 mg/dL: no correction; 200 mg/dL: correction net of (zero) insulin on board
+    np.testing.assert_allclose(given, [30.0 / cr[0], 30.0 / cr[1] + 80.0 / cf[1]], rtol=1e-12)
+    # the insulin model counts the bolus: insulin on board rises at the next decision
+    bound.decide(_obs(10, [130.0, 200.0]))
+    assert (bound.insulin_on_board() > 0.5 * 30.0 / cr).all()
+
+
+def test_late_bolus_is_given_at_the_first_decision_after_its_delay() -> None:
+    table = select_patients(["adult#001"])
+    bound = AutomatedInsulinDelivery(
+        pump=Pump.ideal(),
+        behaviour=_behaviour(late_probability=1.0, late_min_delay_min=20.0,
+                             late_max_delay_min=20.0),
+    ).bind(table)  # fmt: skip
+    given = []
+    for t in range(0, 45, 5):
+        act = bound.decide(_obs(t, [130.0], announced=[40.0] if t == 5 else None))
+        given.append(float(act.bolus_u_per_min[0] * act.bolus_minutes[0]))
+    cr = float(table["CR"].iloc[0])
+    assert given[:5] == [0.0] * 5  # t = 0 ... 20: not yet due (meal seen at 5, due at 25)
+    assert given[5] == pytest.approx(40.0 / cr, rel=1e-12)  # t = 25
+    assert given[6:] == [0.0] * 3
+
+
+def test_compiled_and_array_decide_agree_with_behaviour() -> None:
+    table = select_patients(["adult#003"])
+    beh = _behaviour(carb_bias_median=0.8, carb_noise_cv=0.3, late_probability=0.5,
+                     late_min_delay_min=10.0, late_max_delay_min=30.0)  # fmt: skip
+    a = AutomatedInsulinDelivery(behaviour=beh).bind(table)
+    b = AutomatedInsulinDelivery(behaviour=beh).bind(table)
+    rng = np.random.default_rng(4)
+    cgm = 150.0
+    for t in range(0, 300, 5):
+        cgm = float(np.clip(cgm + rng.normal(0, 6), 50, 300))
+        ann = 50.0 if t % 60 == 5 else 0.0
+        act_a = a.decide(_obs(t, [cgm], [ann]))  # shape (1,): compiled
+        act_b = b.decide(Observation(t, np.asarray(cgm), np.asarray(ann), None))  # 0-d: array
+        for field in ("basal_u_per_min", "bolus_u_per_min"):
+            np.testing.assert_allclose(
+                np.ravel(getattr(act_a, field)), np.ravel(getattr(act_b, field)), rtol=1e-12
+            )

@@ -2,7 +2,9 @@
 
 import math
 
+import numpy as np
 import pytest
+from scipy.stats import t as student_t
 
 from isletsim.validation import SUITES, Check
 from isletsim.validation.care_suite import (
@@ -15,6 +17,7 @@ from isletsim.validation.care_suite import (
     care_checks,
     care_population,
     care_suite,
+    rate_estimate,
 )
 
 NAMES = (
@@ -27,16 +30,11 @@ NAMES = (
     "care/severe_rate/intact_below_impaired",
     "care/tir/aid_above_mdi",
 )
-#: Checks that pass with the shipped model (the others are reported failures, see the suite).
-EXPECTED_TO_PASS = (
-    "care/iah/hba1c",
-    "care/iah/tbr_54",
-    "care/iah/tbr_70",
-    "care/intact/severe_rate",
-    "care/severe_rate/intact_below_impaired",
-    "care/tir/aid_above_mdi",
-)
-SMALL = CareConfig(participants=10, days=7, seed=5)
+#: Checks that pass with the shipped model on the suite's seed (all of them since the
+#: quasi-Poisson severe-rate tolerance and the multi-seed refits of the population and the
+#: hazard; another seed can fail some, see the parameter READMEs).
+EXPECTED_TO_PASS = NAMES
+SMALL = CareConfig(participants=16, days=7, seed=5)
 
 
 @pytest.fixture(scope="module")
@@ -92,15 +90,51 @@ def test_structure(small_checks):
         assert by_name[name].tolerance == pytest.approx((hi - lo) / 2)
         assert by_name[name].reference == f"{lo:g}-{hi:g} %"
     py = SMALL.participants * SMALL.days / DAYS_PER_YEAR
-    assert by_name["care/iah/severe_rate"].tolerance == pytest.approx(
-        1.96 * math.sqrt(2.8 / py), rel=1e-3
-    )
-    assert by_name["care/intact/severe_rate"].tolerance == pytest.approx(
-        1.96 * math.sqrt(0.5 / py), rel=1e-3
-    )
+    q = student_t.ppf(0.975, SMALL.participants - 1)
+    for name, target in (("care/iah/severe_rate", 2.8), ("care/intact/severe_rate", 0.5)):
+        check = by_name[name]
+        # quasi-Poisson: never below the Poisson half-width, and the method is named
+        assert check.tolerance >= q * math.sqrt(target / py) * (1 - 1e-9)
+        assert "quasi-Poisson" in check.description and "quasi-Poisson" in check.reference
+        assert "not the uncertainty of the published figure" in check.description
+    assert "quasi-Poisson" in by_name["care/severe_rate/intact_below_impaired"].description
     assert by_name["care/severe_rate/intact_below_impaired"].tolerance == 0.0
     assert by_name["care/tir/aid_above_mdi"].tolerance == 0.0
     assert "Gold AE" in by_name["care/iah/severe_rate"].source
+
+
+def test_rate_estimate_dispersion():
+    # equal counts: no extra-Poisson variation, phi floored at 1
+    est = rate_estimate([2, 2, 2, 2], person_years=2.0)
+    assert (est.events, est.rate, est.participants) == (8, 4.0, 4)
+    assert est.dispersion_raw == 0.0 and est.dispersion == 1.0
+    assert est.se(1.0) == pytest.approx(math.sqrt(1.0 / 2.0))
+    # no event: Poisson
+    assert rate_estimate([0, 0, 0], 1.0).dispersion == 1.0
+    # overdispersed counts: phi = s^2 / mean, and phi rate / PY is the between-person variance
+    y = np.array([0, 0, 0, 1, 0, 9, 0, 2, 0, 8])
+    py = 5.0
+    est = rate_estimate(y, py)
+    assert est.dispersion_raw == pytest.approx(y.var(ddof=1) / y.mean())
+    t = py / y.size
+    assert est.se(est.rate) ** 2 == pytest.approx(np.var(y / t, ddof=1) / y.size)
+
+
+def test_rate_estimate_covers_a_simulated_poisson_gamma_rate():
+    # counts with a gamma-distributed person rate: the quasi-Poisson 95 % interval covers the
+    # true mean rate about 95 % of the time, the Poisson one far less often
+    rng = np.random.default_rng(0)
+    n, t, mean_rate, shape = 100, 56 / DAYS_PER_YEAR, 2.8, 0.25
+    q = student_t.ppf(0.975, n - 1)
+    hits_qp = hits_p = 0
+    reps = 2000
+    for _ in range(reps):
+        y = rng.poisson(rng.gamma(shape, mean_rate / shape, n) * t)
+        est = rate_estimate(y, n * t)
+        hits_qp += abs(est.rate - mean_rate) <= q * est.se(mean_rate)
+        hits_p += abs(est.rate - mean_rate) <= 1.96 * math.sqrt(mean_rate / (n * t))
+    assert 0.90 <= hits_qp / reps <= 0.98
+    assert hits_p / reps < 0.85
 
 
 def test_published_ranges_are_those_of_the_reference():

@@ -39,15 +39,30 @@ each participant (arrays over participants, no loop over them):
    ``max(0, (CGM - target) / CF - IOB)`` over the next period, where the insulin on board
    ``IOB = tau_sc * (I_sc - basal) + tau_p * (I_p - basal)`` (U, the insulin above basal
    still in the model's compartments, before the meal bolus is added).
+   With a :class:`~isletsim.therapy.regimens.BolusBehaviour` (``behaviour``; carb-counting
+   error, missed and late boluses, as for injections and pumps, science reference 10.1 [U])
+   the participant boluses for the *estimated* grams ``G'`` that the behaviour returns at a
+   decision (0 for a missed bolus; a late bolus when it is given): ``G' / CR`` plus the
+   correction above (only when ``G' > 0``) over the next period, as
+   :class:`~isletsim.therapy.regimens.PumpTherapy` does, and the insulin model counts it
+   with the automatic rate in ``u``. With the default ``BolusBehaviour.perfect()``
+   (``G' = G``) nothing changes: the meal bolus stays at the minute of the meal. The
+   automatic part of the loop does not know about the error: it reacts to the CGM only.
 
 Rates pass through the pump (rounding and limits), and the insulin model is fed with what
-the pump delivers. All constants are in ``isletsim/params/aid/pid_ifb.toml`` (every one
-unverified; see the README there). Known simplifications: one set of gains day and night
-(Steil 2006 used a more aggressive night-time TI/TD), no meal-time "pre-bolus", the derivative
-is the difference of two successive 5-minute CGM means, and the insulin on board is the
-content of the two feedback compartments (mean residence ``tau_sc + tau_p`` = 2 h), shorter
-than the 3-5 h insulin action of bolus calculators. CGM noise was not exercised (the shipped
-sensor is noise-free); the derivative term would amplify it.
+the pump delivers. The loop's basal reference (start of the integral term, cap of the
+automatic rate, IOB baseline) is the model-optimal basal ``u2ss * BW / 6000``, not a
+participant's mis-set ``basal_setting_factor`` (:mod:`isletsim.population`): a hybrid loop
+learns the basal from the insulin it delivers (the 670G derives its limits from the total
+daily dose, Garg 2017 [U]), which the integral term stands in for.
+
+All constants are in ``isletsim/params/aid/pid_ifb.toml`` (every one unverified; see the
+README there). Known simplifications: one set of gains day and night (Steil 2006 used a
+more aggressive night-time TI/TD), no meal-time "pre-bolus", the derivative is the
+difference of two successive 5-minute CGM means, and the insulin on board is the content of
+the two feedback compartments (mean residence ``tau_sc + tau_p`` = 2 h), shorter than the
+3-5 h insulin action of bolus calculators. CGM noise was not exercised (the shipped sensor
+is noise-free); the derivative term would amplify it.
 """
 
 from __future__ import annotations
@@ -71,6 +86,7 @@ from isletsim.params.toml_file import (
 )
 from isletsim.therapy.base import BoundTherapy, InsulinAction, Observation, Therapy, basal_u_per_min
 from isletsim.therapy.pump import Pump, deliver_rate
+from isletsim.therapy.regimens import BolusBehaviour, participant_keys
 
 #: Package-relative name of the parameter file (in error messages).
 PARAM_FILE = "isletsim/params/aid/pid_ifb.toml"
@@ -152,6 +168,13 @@ class AutomatedInsulinDelivery(Therapy):
     pump
         Pump that rounds and clips the rates (default: the one of
         :class:`~isletsim.therapy.BasalBolus`, simglucose's Insulet).
+    behaviour
+        Meal-bolus behaviour of the participant (carb-counting error, missed and late
+        boluses; module docstring, item 5). Default :meth:`BolusBehaviour.perfect`: every
+        meal bolused at the minute of the meal for its true carbohydrate. Use
+        ``BolusBehaviour.from_parameters(seed=...)`` for the behaviour of ``regimens.toml``
+        shared with :class:`~isletsim.therapy.regimens.PumpTherapy` and
+        :class:`~isletsim.therapy.regimens.MultipleDailyInjections`.
 
     Notes
     -----
@@ -162,6 +185,7 @@ class AutomatedInsulinDelivery(Therapy):
     overrides: Mapping[str, float] = field(default_factory=dict)
     control_period_min: int = 5
     pump: Pump = field(default_factory=Pump.simglucose_insulet)
+    behaviour: BolusBehaviour = field(default_factory=BolusBehaviour.perfect)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.overrides) - set(PID_IFB_NAMES))
@@ -240,7 +264,15 @@ class _BoundAID(BoundTherapy):
         self.prev_cgm: np.ndarray | None = None
         self.last_u_per_h = np.zeros(n)  # automatic rate + correction delivered last period
         self.bolus_minutes = np.full(n, self.control_period_min, dtype=np.int64)
-        self.meal_u_per_g = 1.0 / self.cr
+        self.behaviour = policy.behaviour.bind(participant_keys(patients))
+        if self.behaviour.active:
+            # the participant's (estimated, possibly late) meal bolus at the decision
+            self.meal_u_per_g = np.zeros(n)
+            self.decision_u_per_g = 1.0 / self.cr
+        else:
+            # the exact meal bolus at the minute of the meal (engine channel)
+            self.meal_u_per_g = 1.0 / self.cr
+            self.decision_u_per_g = np.zeros(n)
         #: Whether automatic delivery was suspended at the last decision (for inspection).
         self.suspended = np.zeros(n, dtype=bool)
         # scalar parameters of the compiled decide, in the order _pid_ifb_kernel reads them
@@ -259,8 +291,11 @@ class _BoundAID(BoundTherapy):
         cgm = np.asarray(obs.cgm_mg_dl, dtype=np.float64)
         announced = np.asarray(obs.announced_g, dtype=np.float64)
         n = self.basal.shape[0]
-        if cgm.shape == (n,) and announced.shape == (n,):
-            return self._decide_compiled(cgm, announced)
+        if announced.shape != (n,):
+            announced = np.broadcast_to(announced, (n,)).astype(np.float64)
+        bolus_g = np.asarray(self.behaviour.grams_to_bolus(obs.t, announced), dtype=np.float64)
+        if cgm.shape == (n,):
+            return self._decide_compiled(cgm, announced, bolus_g)
         period = float(self.control_period_min)
         iob = self.insulin_on_board()  # before the last period's meal bolus is counted
         if self.prev_cgm is None:
@@ -288,16 +323,18 @@ class _BoundAID(BoundTherapy):
         rate = np.where(self.suspended, 0.0, rate)
 
         correction = np.where(
-            (announced > 0) & (cgm > self.correction_threshold),
+            (bolus_g > 0) & (cgm > self.correction_threshold),
             np.maximum(0.0, err / self.cf - np.maximum(iob, 0.0)),
             0.0,
         )
         basal = self.pump.deliver(rate / 60.0)
-        bolus = self.pump.deliver(correction / period)
+        bolus = self.pump.deliver((correction + bolus_g * self.decision_u_per_g) / period)
         self.last_u_per_h = 60.0 * (basal + bolus)
         return InsulinAction(basal, bolus, self.bolus_minutes, self.meal_u_per_g)
 
-    def _decide_compiled(self, cgm: np.ndarray, announced: np.ndarray) -> InsulinAction:
+    def _decide_compiled(
+        self, cgm: np.ndarray, announced: np.ndarray, bolus_g: np.ndarray
+    ) -> InsulinAction:
         """``decide`` in one compiled pass (same operations in the same order)."""
         n = cgm.shape[0]
         first = self.prev_cgm is None
@@ -308,8 +345,9 @@ class _BoundAID(BoundTherapy):
         suspended = np.empty(n, dtype=bool)
         pump = self.pump
         _pid_ifb_kernel(
-            cgm, announced, first, float(self.control_period_min),
+            cgm, announced, bolus_g, first, float(self.control_period_min),
             self.basal, self.max_rate, self.kp, self.ki, self.kd, self.cf, self.meal_u_per_g,
+            self.decision_u_per_g,
             self._kernel_scalars, bool(self.iob_guard),
             float(pump.increment), float(pump.max_u_per_min), bool(pump.round_in_pmol),
             self.i_sc, self.i_p, self.i_term, self.prev_cgm, self.last_u_per_h,
@@ -351,8 +389,8 @@ def _clip(v: float, lo: float, hi: float) -> float:
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
 def _pid_ifb_kernel(
-    cgm, announced, first, period, basal_u_h, max_rate, kp, ki, kd, cf, meal_u_per_g,
-    scalars, iob_guard, increment, pump_max, round_in_pmol,
+    cgm, announced, bolus_g, first, period, basal_u_h, max_rate, kp, ki, kd, cf, meal_u_per_g,
+    decision_u_per_g, scalars, iob_guard, increment, pump_max, round_in_pmol,
     i_sc, i_p, i_term, prev_cgm, last_u_per_h,
     basal_out, bolus_out, suspended,
 ):  # fmt: skip
@@ -386,12 +424,17 @@ def _pid_ifb_kernel(
         suspended[i] = susp
         if susp:
             rate = 0.0
-        if announced[i] > 0 and c > threshold:
+        if bolus_g[i] > 0 and c > threshold:
             correction = _max(0.0, err / cf[i] - _max(iob, 0.0))
         else:
             correction = 0.0
         basal = deliver_rate(rate / 60.0, increment, pump_max, round_in_pmol)
-        bolus = deliver_rate(correction / period, increment, pump_max, round_in_pmol)
+        bolus = deliver_rate(
+            (correction + bolus_g[i] * decision_u_per_g[i]) / period,
+            increment,
+            pump_max,
+            round_in_pmol,
+        )
         basal_out[i] = basal
         bolus_out[i] = bolus
         last_u_per_h[i] = 60.0 * (basal + bolus)
