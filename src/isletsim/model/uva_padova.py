@@ -551,3 +551,164 @@ def rhs_numpy(x: np.ndarray, p: np.ndarray, cho_g_min: float, insulin_u_min: flo
     dx = np.empty(N_STATES)
     rhs(np.asarray(x, dtype=np.float64), p, u, dx)
     return dx
+
+
+#: Participants per block of :func:`rhs_lanes` (SIMD lanes: 16 float64 = four AVX2 registers).
+#: Not 8: LLVM treats a loop of fewer than 16 iterations as tiny and then refuses the runtime
+#: overlap checks between the arrays that vectorising this loop needs.
+LANES = 16
+
+
+@nb.njit(cache=True, error_model="numpy")
+def rhs_lanes(x: np.ndarray, p: np.ndarray, u: np.ndarray, dx: np.ndarray) -> None:
+    """:func:`rhs` for a block of :data:`LANES` participants laid out in lanes.
+
+    Structure of arrays, flattened: ``x`` and ``dx`` hold (:data:`N_STATES`, :data:`LANES`),
+    ``p`` (:data:`N_PARAMS`, :data:`LANES`) and ``u`` (:data:`N_INPUTS`, :data:`LANES`) in C
+    order, i.e. state ``j`` of lane ``l`` is ``x[j * LANES + l]``. Each lane gets bit for bit
+    the value :func:`rhs` gives on it: the same IEEE operations in the same order, but with
+    both sides of each branch of :func:`rhs` evaluated and merged by a select, so the loop over
+    lanes has no control flow and compiles to SIMD instructions. A select picks one of two
+    computed values (no arithmetic blend), so a discarded side that is not finite cannot leak
+    into the result. The flat layout makes every offset a compile-time constant, which lets
+    LLVM check the arrays for overlap once per array instead of once per state.
+    """
+    W = LANES
+    for k in range(W):
+        # states of lane k
+        qsto1, qsto2, qgut = x[QSTO1 * W + k], x[QSTO2 * W + k], x[QGUT * W + k]
+        gp, gt, ip, xx = x[GP * W + k], x[GT * W + k], x[IP * W + k], x[XX * W + k]
+        i1, idl, il = x[I1 * W + k], x[ID * W + k], x[IL * W + k]
+        isc1, isc2, gs = x[ISC1 * W + k], x[ISC2 * W + k], x[GS * W + k]
+        ipo, ys, cpc, cpp = x[IPO * W + k], x[YS * W + k], x[CPC * W + k], x[CPP * W + k]
+        hh, xh, srsh = x[HH * W + k], x[XH * W + k], x[SRSH * W + k]
+        hsc1, hsc2 = x[HSC1 * W + k], x[HSC2 * W + k]
+
+        # --- gastro-intestinal tract
+        qsto = qsto1 + qsto2
+        kmax = p[P_KMAX * W + k]
+        kmin = p[P_KMIN * W + k]
+        kmeal = kmin + (kmax - kmin) / 2.0 * (
+            fast_tanh(u[U_ALPHA * W + k] * (qsto - u[U_BDBAR * W + k]))
+            - fast_tanh(u[U_BETA * W + k] * (qsto - u[U_DDBAR * W + k]))
+            + 2.0
+        )
+        kempt = kmeal if u[U_HASMEAL * W + k] > 0.0 else kmax
+        dx[QSTO1 * W + k] = -kmax * qsto1 + u[U_MEAL * W + k]
+        dx[QSTO2 * W + k] = kmax * qsto1 - kempt * qsto2
+        dx[QGUT * W + k] = kempt * qsto2 - p[P_KABS * W + k] * qgut
+        ra = p[P_F_KABS_BW * W + k] * qgut
+
+        # --- glucose subsystem
+        si = u[U_SI * W + k]
+        egp = (
+            p[P_KP1 * W + k]
+            - p[P_KP2 * W + k] * gp
+            - si * p[P_KP3 * W + k] * idl
+            - p[P_KP4 * W + k] * ipo
+            + p[P_GXI * W + k] * xh
+        )
+        egp = 0.0 if egp < 0.0 else egp
+        ke2 = p[P_KE2 * W + k]
+        renal_above = p[P_KE1 * W + k] * (gp - ke2)
+        renal = renal_above if gp > ke2 else 0.0
+        k1, k2 = p[P_K1 * W + k], p[P_K2 * W + k]
+        dgp = _gate(gp, egp + ra - p[P_FSNC * W + k] - renal - k1 * gp + k2 * gt)
+        dx[GP * W + k] = dgp
+        uid = (p[P_VM0 * W + k] + si * p[P_VMX * W + k] * xx) * gt / (p[P_KM0 * W + k] + gt)
+        dx[GT * W + k] = _gate(gt, -uid + k1 * gp - k2 * gt)
+
+        # --- insulin subsystem
+        m1, m2 = p[P_M1 * W + k], p[P_M2 * W + k]
+        ka1, ka2, kd = p[P_KA1 * W + k], p[P_KA2 * W + k], p[P_KD * W + k]
+        dx[IP * W + k] = _gate(ip, -(m2 + p[P_M4 * W + k]) * ip + m1 * il + ka1 * isc1 + ka2 * isc2)
+        i_plasma = ip * p[P_INV_VI * W + k]
+        p2u = p[P_P2U * W + k]
+        dx[XX * W + k] = -p2u * xx + p2u * (i_plasma - p[P_IB * W + k])
+        ki = p[P_KI * W + k]
+        dx[I1 * W + k] = -ki * (i1 - i_plasma)
+        dx[ID * W + k] = -ki * (idl - i1)
+        sgamma = p[P_SGAMMA * W + k]
+        s_liver = sgamma * ipo
+        he = min(max(p[P_HEB * W + k] - p[P_SM5 * W + k] * s_liver, 0.0), p[P_HEMAX * W + k])
+        m30 = p[P_M30 * W + k]
+        m3_graft = m30 + (he * m1 / (1.0 - he) - p[P_M3_HEB * W + k])
+        m3 = m3_graft if s_liver != 0.0 else m30
+        dx[IL * W + k] = _gate(il, -(m3 + m1) * il + m2 * ip + s_liver)
+
+        # --- subcutaneous insulin and glucose
+        dx[ISC1 * W + k] = _gate(isc1, u[U_INS * W + k] - (ka1 + kd) * isc1)
+        dx[ISC2 * W + k] = _gate(isc2, kd * isc1 - ka2 * isc2)
+        ksc = p[P_KSC * W + k]
+        dx[GS * W + k] = _gate(gs, -ksc * gs + ksc * gp)
+
+        # --- endogenous secretion of a graft and C-peptide
+        inv_vg = p[P_INV_VG * W + k]
+        g = gp * inv_vg
+        salpha, ssb = p[P_SALPHA * W + k], p[P_SSB * W + k]
+        drive = p[P_SBETA * W + k] * (g - p[P_SH * W + k])
+        dy_above = -salpha * (ys - drive)
+        dy_below = -salpha * ys - salpha * ssb
+        dx[YS * W + k] = dy_above if drive >= -ssb else dy_below
+        dgdt = dgp * inv_vg
+        spo = ys + ssb
+        spo_rising = spo + p[P_SK * W + k] * dgdt
+        spo = spo_rising if dgdt > 0.0 else spo
+        spo = u[U_PHI * W + k] * max(spo, 0.0)
+        dx[IPO * W + k] = _gate(ipo, -sgamma * ipo + spo)
+        k10, k12, k21 = p[P_CP_K10 * W + k], p[P_CP_K12 * W + k], p[P_CP_K21 * W + k]
+        dx[CPC * W + k] = spo - (k10 + k12) * cpc + k21 * cpp
+        dx[CPP * W + k] = k12 * cpc - k21 * cpp
+
+        # --- glucagon
+        a = u[U_ACELL * W + k]
+        srbh = p[P_GSRBH * W + k]
+        gth = p[P_GGTH * W + k]
+        resp_above = p[P_GSIGMA2 * W + k] * (gth - g) + srbh
+        resp_below = p[P_GSIGMA1 * W + k] * (gth - g) / (i_plasma + 1.0) + srbh
+        resp = resp_above if g >= p[P_GGB * W + k] else resp_below
+        target_alpha = max(srbh + a * (max(resp, 0.0) - srbh), 0.0)
+        has_alpha = a != 0.0
+        target = target_alpha if has_alpha else srbh
+        srdh_alpha = -a * p[P_GDELTA * W + k] * dgdt
+        srdh = srdh_alpha if (has_alpha & (dgdt < 0.0)) else 0.0
+        kh1, kh3 = p[P_GKH1 * W + k], p[P_GKH3 * W + k]
+        dx[SRSH * W + k] = -p[P_GRHO * W + k] * (srsh - target)
+        dx[HH * W + k] = srsh + srdh - p[P_GN * W + k] * hh + kh3 * hsc2
+        dx[XH * W + k] = p[P_GKH * W + k] * (max(hh - p[P_GHB * W + k], 0.0) - xh)
+        dx[HSC1 * W + k] = _gate(hsc1, u[U_HIR * W + k] - (kh1 + p[P_GKH2 * W + k]) * hsc1)
+        dx[HSC2 * W + k] = _gate(hsc2, kh1 * hsc1 - kh3 * hsc2)
+
+
+@nb.njit(cache=True, error_model="numpy")
+def prepare_inputs_lanes(
+    p: np.ndarray, cho_g_min: np.ndarray, insulin_u_min: np.ndarray, dbar_mg: np.ndarray,
+    phi: np.ndarray, u: np.ndarray, glucagon_pg_ml_min: np.ndarray,
+    insulin_sensitivity: np.ndarray,
+) -> None:  # fmt: skip
+    """:func:`prepare_inputs` for a block of :data:`LANES` participants, bit for bit.
+
+    ``p`` is flat (:data:`N_PARAMS`, :data:`LANES`) and ``u`` flat (:data:`N_INPUTS`,
+    :data:`LANES`) as in :func:`rhs_lanes`; the other arguments are (:data:`LANES`,) arrays
+    with one value per lane. The ``dbar_mg > 0`` branch is a select, as in :func:`rhs_lanes`.
+    """
+    W = LANES
+    for k in range(W):
+        ph = phi[k]
+        u[U_PHI * W + k] = ph
+        u[U_SI * W + k] = insulin_sensitivity[k]
+        u[U_ACELL * W + k] = p[P_GA_NATIVE * W + k] + p[P_GA_PHI * W + k] * ph
+        u[U_HIR * W + k] = glucagon_pg_ml_min[k]
+        u[U_MEAL * W + k] = cho_g_min[k] * MG_PER_G
+        u[U_INS * W + k] = insulin_u_min[k] * PMOL_PER_U / p[P_BW * W + k]
+        dbar = dbar_mg[k]
+        b = p[P_B * W + k]
+        d = p[P_D * W + k]
+        alpha = 5.0 / (2.0 * dbar * (1.0 - b))
+        beta = 5.0 / (2.0 * dbar * d)
+        has_meal = dbar > 0.0
+        u[U_ALPHA * W + k] = alpha if has_meal else 0.0
+        u[U_BETA * W + k] = beta if has_meal else 0.0
+        u[U_BDBAR * W + k] = b * dbar if has_meal else 0.0
+        u[U_DDBAR * W + k] = d * dbar if has_meal else 0.0
+        u[U_HASMEAL * W + k] = 1.0 if has_meal else 0.0
