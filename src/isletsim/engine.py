@@ -536,8 +536,11 @@ class _Recorder:
     def __init__(self, plan: _RecordPlan, n: int, total: int, period: int) -> None:
         self.first, self.every = plan.first, plan.every
         slots = (total - plan.first) // plan.every + 1
-        self.out = np.zeros((len(plan.columns), n, slots))
-        self.trace = {c: self.out[k] for k, c in enumerate(plan.columns)}
+        # slot-major, so that a step writes a few contiguous rows (a participant-major
+        # layout touches one cache line per participant and column); the trace is its
+        # (n, slots) transposed view
+        self.out = np.zeros((len(plan.columns), slots, n))
+        self.trace = {c: self.out[k].T for k, c in enumerate(plan.columns)}
         self.columns = np.array([TRACE_COLUMNS.index(c) for c in plan.columns], dtype=np.int64)
         self.amount = np.array([c in _AMOUNT_COLUMNS for c in plan.columns], dtype=np.bool_)
         self.buffer = np.zeros((n, max(int(period), 1), len(TRACE_COLUMNS)))
@@ -561,10 +564,10 @@ def _store_minutes(buf, t, step, first, every, columns, amount, out):
             col = columns[c]
             if amount[c]:
                 for i in range(buf.shape[0]):
-                    out[c, i, slot] += buf[i, k, col]
+                    out[c, slot, i] += buf[i, k, col]
             elif on_grid:
                 for i in range(buf.shape[0]):
-                    out[c, i, slot] = buf[i, k, col]
+                    out[c, slot, i] = buf[i, k, col]
 
 
 #: Fewest participants worth a thread of their own.

@@ -16,8 +16,10 @@ from isletsim.cli import app
 from isletsim.trial import Protocol
 from isletsim.trial.batch import run_batch
 from isletsim.trial.replicates import (
+    BATCH_PARTICIPANTS,
     OperatingCharacteristics,
     ReplicateError,
+    default_batch_size,
     run_replicates,
     sweep_points,
 )
@@ -210,6 +212,16 @@ def test_killed_dask_worker_is_retried(proto, helpers, cluster, dask_marker,
 def test_bad_sweep(proto, sweep, match) -> None:
     with pytest.raises(ReplicateError, match=match):
         run_replicates(proto, 2, SEED, sweep=sweep)
+
+
+def test_default_batch_size_aims_at_a_participant_count(proto) -> None:
+    per_trial = proto.n_enrolled
+    size = default_batch_size([proto], 10_000, 2)
+    assert size == BATCH_PARTICIPANTS // per_trial
+    assert default_batch_size([proto], 3, 2) == 2  # at least one batch per worker
+    assert default_batch_size([proto], 1, 4) == 1
+    big = proto.with_arms(n=100)  # the largest design point of a sweep sets the size
+    assert default_batch_size([proto, big], 10_000, 1) == BATCH_PARTICIPANTS // big.n_enrolled
 
 
 def test_sweep_points(proto) -> None:

@@ -77,6 +77,7 @@ from isletsim.params.toml_file import (
     parse_parameter_table,
     read_parameter_document,
 )
+from isletsim.seeding import assembled_entropy, generators
 
 #: Days per year used to convert the yearly figures of the parameter files (Julian year).
 DAYS_PER_YEAR: float = 365.25
@@ -620,14 +621,17 @@ def participant_streams(
     if not isinstance(start, int | np.integer) or start < 0:
         raise ValueError(f"start must be an integer >= 0, got {start!r}")
     root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    return [
-        np.random.default_rng(
-            np.random.SeedSequence(
-                root.entropy, spawn_key=(*root.spawn_key, i), pool_size=root.pool_size
-            )
-        )
-        for i in range(int(start), int(start) + int(n))
-    ]
+    entropy = root.entropy
+    if not isinstance(entropy, int | np.integer):  # a sequence of ints
+        entropy = [int(v) for v in entropy]
+    else:
+        entropy = int(entropy)
+    # built together, bit-identical to default_rng(SeedSequence(...)) (isletsim.seeding)
+    return generators(
+        [assembled_entropy(entropy, (*root.spawn_key, i), root.pool_size)
+         for i in range(int(start), int(start) + int(n))],
+        root.pool_size,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------

@@ -67,6 +67,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from isletsim.params.toml_file import load_checked_values
+from isletsim.seeding import assembled_entropy, generators, seed_states
 from isletsim.therapy.base import BoundTherapy, InsulinAction, Observation, Therapy
 
 MINUTES_PER_DAY = 1440
@@ -291,8 +292,12 @@ def participant_key(seed: int, name: str) -> np.random.SeedSequence:
     ``id(name)`` is the integer whose little-endian bytes are the UTF-8 name followed by a
     0x01 byte (stable across processes, unlike :func:`hash`).
     """
-    ident = int.from_bytes(name.encode("utf-8") + b"\x01", "little")
-    return np.random.SeedSequence([int(seed), ident])
+    return np.random.SeedSequence([int(seed), _name_id(name)])
+
+
+def _name_id(name: str) -> int:
+    """``id(name)`` of :func:`participant_key`."""
+    return int.from_bytes(name.encode("utf-8") + b"\x01", "little")
 
 
 # ------------------------------------------------------------------------------ the policy
@@ -534,9 +539,11 @@ class _BoundSelfCare(BoundTherapy):
         self.names = names
         self.control_period_min = policy.control_period_min
         # traits: 4 uniforms per participant from its own generator, whatever the options
-        keys = [participant_key(policy.seed, name) for name in names]
-        self.keys = np.array([k.generate_state(1, np.uint64)[0] for k in keys], dtype=np.uint64)
-        u = np.array([np.random.default_rng(k).random(4) for k in keys]).reshape(n, 4)
+        # participant_key(seed, name) of everyone, built together (isletsim.seeding)
+        seed = int(policy.seed)
+        entropies = [assembled_entropy([seed, _name_id(name)], ()) for name in names]
+        self.keys = seed_states(entropies, 2).view(np.uint64).reshape(n).copy()
+        u = np.array([g.random(4) for g in generators(entropies)]).reshape(n, 4)
         if scores is None:
             mode = policy.awareness if isinstance(policy.awareness, str) else "sample"
             thr = p.gold_iah_threshold

@@ -51,7 +51,7 @@ Parameters: ``isletsim/params/therapy/regimens.toml`` (every value [U], see its 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -73,6 +73,7 @@ from isletsim.params.toml_file import (
     numeric_values,
     sources,
 )
+from isletsim.seeding import assembled_entropy, generators
 from isletsim.therapy.basal_bolus import BasalBolus, _BoundBasalBolus
 from isletsim.therapy.base import BoundTherapy, InsulinAction, Observation, Therapy, basal_u_per_min
 from isletsim.therapy.pump import Pump
@@ -260,12 +261,17 @@ def participant_keys(patients: pd.DataFrame) -> list[str]:
 
 
 def participant_rng(seed: int, key: str, purpose: int) -> np.random.Generator:
-    """Random stream of one participant: depends only on ``seed``, ``key`` and ``purpose``."""
+    """Random stream of one participant: depends only on ``seed``, ``key`` and ``purpose``
+    (``SeedSequence(seed, spawn_key=(purpose, *UTF-8 bytes of key))``)."""
+    return participant_rngs(seed, [key], purpose)[0]
+
+
+def participant_rngs(seed: int, keys: Sequence[str], purpose: int) -> list[np.random.Generator]:
+    """:func:`participant_rng` of every key, built together (:mod:`isletsim.seeding`)."""
     if not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    return np.random.default_rng(
-        np.random.SeedSequence(int(seed), spawn_key=(purpose, *key.encode("utf-8")))
-    )
+    seed = int(seed)
+    return generators([assembled_entropy(seed, (purpose, *k.encode("utf-8"))) for k in keys])
 
 
 # ============================================================================ settings
@@ -475,7 +481,7 @@ class BoundBolusBehaviour:
             or behaviour.late_probability > 0
         )  # fmt: skip
         self.rngs = (
-            [participant_rng(behaviour.seed, k, _PURPOSE_BOLUS) for k in keys]
+            participant_rngs(behaviour.seed, keys, _PURPOSE_BOLUS)
             if self.active else []
         )  # fmt: skip
         z_bias = np.array([g.standard_normal() for g in self.rngs]) if self.rngs else np.zeros(n)
@@ -1024,5 +1030,6 @@ __all__ = [
     "load_regimen_parameters",
     "participant_keys",
     "participant_rng",
+    "participant_rngs",
     "regimen_sources",
 ]

@@ -285,7 +285,7 @@ def _batches(todo: Sequence[int], size: int) -> list[list[int]]:
 
 #: Participants a batch aims at: large populations amortise the per-control-step work of
 #: the policies; the engine keeps about 2.7 MB per participant-year (3 columns every 5 min).
-BATCH_PARTICIPANTS = 600
+BATCH_PARTICIPANTS = 1000
 
 
 def default_batch_size(protocols: Sequence[Protocol], n: int, workers: int) -> int:
