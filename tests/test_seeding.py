@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from isletsim.params import select_patients
 from isletsim.seeding import assembled_entropy, generators, int_words, seed_states
+from isletsim.therapy.graft import participant_streams
+from isletsim.therapy.hypoglycemia import HypoglycemiaSelfCare, participant_key
+from isletsim.therapy.regimens import BasalBolus, participant_rngs
 
 
 def _cases():
@@ -43,10 +47,6 @@ def test_words_and_errors():
 
 def test_participant_streams_are_numpys():
     """The package's stream builders equal their one-at-a-time numpy definitions."""
-    from isletsim.therapy.graft import participant_streams
-    from isletsim.therapy.hypoglycemia import HypoglycemiaSelfCare, participant_key
-    from isletsim.therapy.regimens import BasalBolus, participant_rngs
-
     root = np.random.SeedSequence(12345).spawn(3)[2]
     for got, i in zip(participant_streams(root, 5, start=7), range(7, 12), strict=True):
         ref = np.random.default_rng(
@@ -57,13 +57,8 @@ def test_participant_streams_are_numpys():
     for got, key in zip(participant_rngs(9, keys, 4), keys, strict=True):
         ref = np.random.default_rng(np.random.SeedSequence(9, spawn_key=(4, *key.encode())))
         np.testing.assert_array_equal(got.standard_normal(3), ref.standard_normal(3))
-    import pandas as pd
-
-    table = pd.DataFrame({"Name": keys})
-    bound = HypoglycemiaSelfCare(BasalBolus(), seed=3)
-    from isletsim.params import select_patients
-
-    rows = select_patients(["adult#001"] * 3).assign(Name=keys)
-    state = bound.bind(rows)
-    ref = [participant_key(3, k).generate_state(1, np.uint64)[0] for k in table["Name"]]
-    np.testing.assert_array_equal(state.keys, np.array(ref, dtype=np.uint64))
+    bound = HypoglycemiaSelfCare(BasalBolus(), seed=3).bind(
+        select_patients(["adult#001"] * 3).assign(Name=keys)
+    )
+    ref = [participant_key(3, k).generate_state(1, np.uint64)[0] for k in keys]
+    np.testing.assert_array_equal(bound.keys, np.array(ref, dtype=np.uint64))
