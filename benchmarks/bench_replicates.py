@@ -186,7 +186,9 @@ def write_docs(out: dict[str, Any]) -> None:
         "## Replicate trials (`benchmarks/bench_replicates.py`)",
         "",
         f"Command: `python benchmarks/bench_replicates.py --n {out['replicates']} "
-        f"--participants {out['participants']} --write-docs`. `run_replicates` with the "
+        f"--participants {out['participants']} --workers "
+        f"{' '.join(str(r['workers']) for r in out['runs'])}"
+        f"{' --profile' if out.get('profile') else ''} --write-docs`. `run_replicates` with the "
         f"local process pool on `protocols/forward_phase12.toml` scaled to "
         f"{out['participants']} participants ({out['arms']}), {out['replicates']} replicate "
         f"trials of {out['days_per_participant']} days each, checkpoints written.",
@@ -196,7 +198,9 @@ def write_docs(out: dict[str, Any]) -> None:
         *rows,
         "",
         f"Speed-up with {out['runs'][-1]['workers']} workers: {out['speedup']:.2f}x; target "
-        f">= {out['target_patient_days_per_s']:,.0f} patient-days/s. Machine: "
+        f">= {out['target_patient_days_per_s']:,.0f} patient-days/s "
+        f"({'met' if out['patient_days_per_s'] >= out['target_patient_days_per_s'] else 'not met'})"
+        ". Machine: "
         f"{out['machine']}; load average at end "
         f"{', '.join(f'{x:.2f}' for x in out['load_average_at_end'])}.",
         *_profile_lines(out.get("profile")),
